@@ -1,0 +1,33 @@
+"""What every model backend returns, whatever runs the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from chalicelib.openai_schema import ChatCompletionRequest
+
+# Called with (choice index, text piece) as the model produces each token.
+DeltaSink = Callable[[int, str], None]
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int
+    content: str | None
+    tool_calls: list[dict[str, Any]] | None
+    finish_reason: str
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    choices: list[Choice]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ModelBackend(Protocol):
+    name: str
+
+    def chat(self, request: ChatCompletionRequest, on_delta: DeltaSink | None) -> Generation: ...

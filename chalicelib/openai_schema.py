@@ -1,0 +1,188 @@
+"""Typed models of the OpenAI request bodies we accept.
+
+Validation errors become a 400 `invalid_request_error` naming the offending
+`param` (as `messages[0].role`). Unknown fields are accepted and ignored, as
+OpenAI does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.errors import InvalidRequest, PayloadTooLarge
+
+MAX_N = 8
+MAX_TOKENS_CAP = 1_000_000
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class TextPart(_Lenient):
+    type: Literal["text"]
+    text: str
+
+
+class FunctionCall(_Lenient):
+    name: str
+    arguments: str
+
+
+class ToolCall(_Lenient):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class FunctionDefinition(_Lenient):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(_Lenient):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedToolChoiceFunction(_Lenient):
+    name: str
+
+
+class NamedToolChoice(_Lenient):
+    type: Literal["function"]
+    function: NamedToolChoiceFunction
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object"]
+
+
+class StreamOptions(_Lenient):
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(_Lenient):
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: int | None = Field(default=None, ge=1, le=MAX_N)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    user: str | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_at_most_four(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError("at most 4 stop sequences are allowed")
+        return value
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("logprobs are not supported by GPU Cloud; omit it or set it to false")
+        return value
+
+    def stop_sequences(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else [s for s in self.stop if s]
+
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    def wants_usage_chunk(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+def _param_of(loc: tuple[int | str, ...]) -> str:
+    param = ""
+    for part in loc:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif part in {"str", "list[TextPart]", "function-after", "literal", "NamedToolChoice"} or (
+            "[" in part and part.startswith(("list", "Literal"))
+        ):
+            # pydantic names union branches in `loc`; they are not fields.
+            continue
+        else:
+            param += ("." if param else "") + part
+    return param
+
+
+def validation_error(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors()[0]
+    param = _param_of(tuple(first["loc"])) or None
+    message = first["msg"]
+    if first["type"] == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    if first["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+    return InvalidRequest(f"Invalid value for '{param}': {message}.", param=param)
+
+
+def parse_json_body(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
+    if raw is not None and len(raw) > max_bytes:
+        raise PayloadTooLarge(
+            f"The request body is {len(raw)} bytes; the limit is {max_bytes} bytes."
+        )
+    if not raw:
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(
+            f"The request body is not valid JSON ({exc.__class__.__name__}): "
+            "check quoting and commas."
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def parse_chat_request(body: dict[str, Any], max_n: int) -> ChatCompletionRequest:
+    try:
+        request = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    if request.n is not None and request.n > max_n:
+        raise InvalidRequest(f"Invalid value for 'n': at most {max_n} is supported.", param="n")
+    if request.tool_choice not in (None, "none", "auto") and not request.tools:
+        raise InvalidRequest(
+            "'tool_choice' is set but 'tools' is empty: pass the tools to choose from.",
+            param="tool_choice",
+        )
+    return request

@@ -1,0 +1,32 @@
+"""The admin API under /api (the admin token is checked by the edge middleware)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib import admin
+from chalicelib.services import get_services
+
+admin_api = Blueprint(__name__)
+
+
+@admin_api.route("/api/keys", methods=["POST"], content_types=["application/json"])
+def create_key() -> Response:
+    return Response(body=admin.create_key(admin_api.current_request, get_services()), status_code=201)
+
+
+@admin_api.route("/api/keys", methods=["GET"])
+def list_keys() -> dict[str, Any]:
+    return admin.list_keys()
+
+
+@admin_api.route("/api/keys/{key_id}", methods=["GET"])
+def get_key(key_id: str) -> dict[str, Any]:
+    return admin.get_key(key_id)
+
+
+@admin_api.route("/api/keys/{key_id}", methods=["DELETE"])
+def revoke_key(key_id: str) -> dict[str, Any]:
+    return admin.revoke_key(key_id, get_services())

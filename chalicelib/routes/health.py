@@ -1,0 +1,16 @@
+"""GET /health: no authentication, for load balancers and operators."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.health import health_report
+from chalicelib.services import get_services
+
+health_api = Blueprint(__name__)
+
+
+@health_api.route("/health", methods=["GET"])
+def health() -> Response:
+    status, body = health_report(get_services())
+    return Response(body=body, status_code=status)

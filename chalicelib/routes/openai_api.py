@@ -1,0 +1,27 @@
+"""The OpenAI-compatible API under /v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib import chat, models_api
+from chalicelib.services import get_services
+
+openai_api = Blueprint(__name__)
+
+
+@openai_api.route("/v1/chat/completions", methods=["POST"], content_types=["application/json"])
+def chat_completions() -> dict[str, Any]:
+    return chat.create_chat_completion(openai_api.current_request, get_services())
+
+
+@openai_api.route("/v1/models", methods=["GET"])
+def list_models() -> dict[str, Any]:
+    return models_api.list_models(openai_api.current_request, get_services())
+
+
+@openai_api.route("/v1/models/{model_id}", methods=["GET"])
+def get_model(model_id: str) -> dict[str, Any]:
+    return models_api.get_model(openai_api.current_request, get_services(), model_id)

@@ -1,0 +1,210 @@
+"""Usage metering: a job's end and its usage are one DynamoDB transaction.
+
+Each job's row moves to its terminal status only if it is not terminal yet
+(the condition), in the same transaction that adds its usage to the hourly
+counter and to the key's totals. A redelivered message therefore finds its
+job already ended, the condition fails, and nothing is counted twice; a crash
+before the commit leaves nothing counted, and the retry counts it once.
+
+Counters of one batch are summed per (hour, key, model) before writing, so a
+batch of 10 requests by one key costs one counter update, not ten.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.models import (
+    LATENCY_BUCKETS_MS,
+    ApiKeyRecord,
+    JobRecord,
+    UsageCounterRecord,
+)
+
+log = logging.getLogger(__name__)
+
+# Counter items per hour: spreads a busy hour's writes over this many
+# partitions; the rollup reads each hour with this many queries.
+USAGE_SHARDS = 4
+COUNTER_RETENTION = timedelta(days=90)
+_MAX_COMMIT_ATTEMPTS = 6
+
+
+@dataclass
+class JobOutcome:
+    """How one job ended, with the usage it incurred."""
+
+    job_id: str
+    key_id: str
+    key_hash: str
+    model: str
+    status: str
+    created_at: datetime
+    finished_at: datetime
+    result: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    queue_ms: int = 0
+    model_ms: int = 0
+
+    @property
+    def latency_ms(self) -> int:
+        return max(int((self.finished_at - self.created_at).total_seconds() * 1000), 0)
+
+    @property
+    def is_error(self) -> bool:
+        return self.status != "succeeded"
+
+    def notification(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "result": self.result,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+        }
+
+
+def hour_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H")
+
+
+def latency_bucket(latency_ms: float) -> int:
+    for index, upper in enumerate(LATENCY_BUCKETS_MS):
+        if latency_ms <= upper:
+            return index
+    return len(LATENCY_BUCKETS_MS) - 1
+
+
+@dataclass
+class _CounterDelta:
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms_sum: int = 0
+    buckets: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, outcome: JobOutcome) -> None:
+        self.requests += 1
+        self.errors += int(outcome.is_error)
+        self.prompt_tokens += outcome.prompt_tokens
+        self.completion_tokens += outcome.completion_tokens
+        self.latency_ms_sum += outcome.latency_ms
+        self.buckets[latency_bucket(outcome.latency_ms)] += 1
+
+
+def _job_actions(outcome: JobOutcome) -> list[Action]:
+    actions: list[Action] = [
+        JobRecord.status.set(outcome.status),
+        JobRecord.finished_at.set(outcome.finished_at),
+        JobRecord.prompt_tokens.set(outcome.prompt_tokens),
+        JobRecord.completion_tokens.set(outcome.completion_tokens),
+        JobRecord.queue_ms.set(outcome.queue_ms),
+        JobRecord.model_ms.set(outcome.model_ms),
+        JobRecord.latency_ms.set(outcome.latency_ms),
+    ]
+    if outcome.result is not None:
+        actions.append(JobRecord.result.set(outcome.result))
+    if outcome.error_code is not None:
+        actions.append(JobRecord.error_code.set(outcome.error_code))
+        actions.append(JobRecord.error_message.set(outcome.error_message or ""))
+    return actions
+
+
+def _write_transaction(
+    connection: Connection, outcomes: list[JobOutcome], shard: int
+) -> None:
+    counters: dict[tuple[str, str, str], _CounterDelta] = defaultdict(_CounterDelta)
+    key_totals: dict[str, _CounterDelta] = defaultdict(_CounterDelta)
+    last_used: dict[str, datetime] = {}
+    for outcome in outcomes:
+        counters[(hour_of(outcome.created_at), outcome.key_id, outcome.model)].add(outcome)
+        key_totals[outcome.key_hash].add(outcome)
+        last_used[outcome.key_hash] = max(
+            last_used.get(outcome.key_hash, outcome.finished_at), outcome.finished_at
+        )
+    with TransactWrite(connection=connection) as transaction:
+        # Jobs first: cancellation reasons come back in item order.
+        for outcome in outcomes:
+            transaction.update(
+                JobRecord(job_id=outcome.job_id),
+                actions=_job_actions(outcome),
+                condition=JobRecord.status.is_in("queued", "running"),
+            )
+        for (hour, key_id, model), delta in counters.items():
+            actions: list[Action] = [
+                UsageCounterRecord.requests.add(delta.requests),
+                UsageCounterRecord.errors.add(delta.errors),
+                UsageCounterRecord.prompt_tokens.add(delta.prompt_tokens),
+                UsageCounterRecord.completion_tokens.add(delta.completion_tokens),
+                UsageCounterRecord.latency_ms_sum.add(delta.latency_ms_sum),
+                UsageCounterRecord.expires_at.set(
+                    datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+                    + COUNTER_RETENTION
+                ),
+            ]
+            for bucket, count in delta.buckets.items():
+                actions.append(getattr(UsageCounterRecord, f"lat_{bucket}").add(count))
+            transaction.update(
+                UsageCounterRecord(hour_shard=f"{hour}#{shard}", key_model=f"{key_id}#{model}"),
+                actions=actions,
+            )
+        for key_hash, delta in key_totals.items():
+            transaction.update(
+                ApiKeyRecord(key_hash=key_hash),
+                actions=[
+                    ApiKeyRecord.request_count.add(delta.requests),
+                    ApiKeyRecord.prompt_tokens.add(delta.prompt_tokens),
+                    ApiKeyRecord.completion_tokens.add(delta.completion_tokens),
+                    ApiKeyRecord.last_used_at.set(last_used[key_hash]),
+                ],
+                # Never create a phantom key row for a key that is gone.
+                condition=ApiKeyRecord.key_hash.exists(),
+            )
+
+
+def commit_outcomes(connection: Connection, outcomes: list[JobOutcome]) -> list[JobOutcome]:
+    """Commit job endings with their usage; return those that this call ended.
+
+    Jobs that had already ended (a duplicate delivery, a cancellation) are
+    left out and counted nothing. Raises if DynamoDB keeps refusing.
+    """
+    pending = list(outcomes)
+    for attempt in range(_MAX_COMMIT_ATTEMPTS):
+        if not pending:
+            return []
+        try:
+            _write_transaction(connection, pending, shard=random.randrange(USAGE_SHARDS))
+            return pending
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons if exc.cause_response_code == (
+                "TransactionCanceledException"
+            ) else []
+            already_ended = {
+                index
+                for index, reason in enumerate(reasons[: len(pending)])
+                if reason is not None and reason.code == "ConditionalCheckFailed"
+            }
+            if already_ended:
+                for index in already_ended:
+                    log.info("job %s had already ended; not counted again", pending[index].job_id)
+                pending = [o for i, o in enumerate(pending) if i not in already_ended]
+                continue
+            if attempt == _MAX_COMMIT_ATTEMPTS - 1:
+                raise
+            # Another transaction touched the same counter: back off, retry.
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise RuntimeError("usage commit did not converge")

@@ -1,0 +1,134 @@
+"""The SQS-triggered worker: run each job's model, record result and usage.
+
+Records are processed independently; the ones that fail are reported as
+`batchItemFailures` so only they are retried. On a record's last allowed
+receive a failure also ends its job as `failed` with the reason (and the
+message then moves to the DLQ), so the waiting client gets an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+import redis
+
+from chalicelib.backends import backend_for
+from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, result_key
+from chalicelib.models import utcnow
+from chalicelib.openai_schema import ChatCompletionRequest
+from chalicelib.responses import chat_completion_body
+from chalicelib.services import Services
+from chalicelib.usage import JobOutcome, commit_outcomes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    message_id: str
+    body: str
+    receive_count: int
+
+    @classmethod
+    def from_lambda_record(cls, record: dict[str, Any]) -> QueueMessage:
+        attributes = record.get("attributes") or {}
+        return cls(
+            message_id=record["messageId"],
+            body=record["body"],
+            receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        )
+
+
+def run_job(message: dict[str, Any]) -> JobOutcome:
+    """Run the model for one queued job and describe how it ended."""
+    created_at = datetime.fromisoformat(message["created_at"])
+    started_at = utcnow()
+    request = ChatCompletionRequest.model_validate(message["request"])
+    backend = backend_for(message["backend"], message.get("backend_config") or {})
+    began = time.perf_counter()
+    generation = backend.chat(request, on_delta=None)
+    model_ms = int((time.perf_counter() - began) * 1000)
+    finished_at = utcnow()
+    return JobOutcome(
+        job_id=message["job_id"],
+        key_id=message["key_id"],
+        key_hash=message["key_hash"],
+        model=message["model"],
+        status=SUCCEEDED,
+        created_at=created_at,
+        finished_at=finished_at,
+        result=chat_completion_body(
+            message["job_id"], message["model"], int(created_at.timestamp()), generation
+        ),
+        prompt_tokens=generation.prompt_tokens,
+        completion_tokens=generation.completion_tokens,
+        queue_ms=max(int((started_at - created_at).total_seconds() * 1000), 0),
+        model_ms=model_ms,
+    )
+
+
+def failed_outcome(message: dict[str, Any], reason: str) -> JobOutcome:
+    return JobOutcome(
+        job_id=message["job_id"],
+        key_id=message["key_id"],
+        key_hash=message["key_hash"],
+        model=message["model"],
+        status=FAILED,
+        created_at=datetime.fromisoformat(message["created_at"]),
+        finished_at=utcnow(),
+        error_code="model_error",
+        error_message=reason,
+    )
+
+
+def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[str, Any]:
+    outcomes: list[JobOutcome] = []
+    outcome_message_ids: list[str] = []
+    failures: list[str] = []
+    for queued in messages:
+        try:
+            message = json.loads(queued.body)
+        except ValueError:
+            log.error("message %s is not JSON; leaving it for the DLQ", queued.message_id)
+            failures.append(queued.message_id)
+            continue
+        try:
+            outcomes.append(run_job(message))
+            outcome_message_ids.append(queued.message_id)
+        except Exception as exc:  # noqa: BLE001 - any model failure is retried
+            reason = f"{exc.__class__.__name__}: {exc}"
+            log.warning(
+                "job %s failed on receive %d: %s", message.get("job_id"), queued.receive_count, reason
+            )
+            failures.append(queued.message_id)
+            if queued.receive_count >= services.settings.queue_max_receives:
+                outcomes.append(failed_outcome(message, reason))
+                outcome_message_ids.append("")
+    try:
+        ended = commit_outcomes(services.dynamodb, outcomes)
+    except Exception as exc:  # noqa: BLE001 - nothing committed: retry the batch
+        log.error("could not record the batch's results: %s", exc.__class__.__name__)
+        failures.extend(mid for mid in outcome_message_ids if mid)
+        ended = []
+    notify(services, ended)
+    return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failures]}
+
+
+def notify(services: Services, outcomes: list[JobOutcome]) -> None:
+    """Push each outcome to its waiting API call (best effort: DynamoDB has it)."""
+    if not outcomes:
+        return
+    try:
+        pipe = services.redis.pipeline(transaction=False)
+        for outcome in outcomes:
+            key = result_key(outcome.job_id)
+            pipe.lpush(key, json.dumps(outcome.notification(), separators=(",", ":")))
+            pipe.expire(key, RESULT_KEY_TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not notify waiters, they will read DynamoDB: %s", exc)

@@ -1,0 +1,1 @@
+"""AWS's part, played offline: emulator, API Gateway front, SQS event source, schedule."""

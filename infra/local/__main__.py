@@ -1,0 +1,3 @@
+from infra.local.stack import main
+
+raise SystemExit(main())

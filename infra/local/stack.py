@@ -1,0 +1,151 @@
+"""`make run`: the whole platform on one machine, in the foreground.
+
+Starts the emulator (or uses `AWS_ENDPOINT_URL`), provisions it from
+infra/template.json, finds or embeds Redis and Postgres, applies migrations,
+then serves the API (and the dashboard under /dashboard/) and runs the SQS
+pollers. Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("gpucloud.stack")
+
+
+def _admin_token(state_dir: Path) -> str:
+    if os.environ.get("ADMIN_TOKEN"):
+        return os.environ["ADMIN_TOKEN"]
+    token_file = state_dir / "admin_token"
+    if token_file.exists():
+        return token_file.read_text().strip()
+    token = "gpcadmin_" + secrets.token_urlsafe(32)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    return token
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+    )
+    sys.path.insert(0, str(ROOT))
+    from infra.local import dependencies, emulator
+
+    state_dir = Path(os.environ.get("GPUCLOUD_STATE_DIR", ROOT / ".local"))
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    workers = int(os.environ.get("WORKERS", "2"))
+    region = os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_REGION", region)
+    stoppers: list[Callable[[], None]] = []
+
+    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("LOCAL_AWS") == "real":
+        log.info("using AWS at %s", os.environ.get("AWS_ENDPOINT_URL", "your account"))
+    else:
+        moto = emulator.MotoServer().start()
+        stoppers.append(moto.stop)
+        os.environ["AWS_ENDPOINT_URL"] = moto.url
+        # moto accepts any credentials; these keep boto3 from finding real ones.
+        os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - emulator only
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+
+    try:
+        outputs = emulator.deploy(
+            os.environ.get("AWS_ENDPOINT_URL"),
+            region,
+            parameters={
+                "VisibilityTimeout": os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "30"),
+                "MaxReceiveCount": os.environ.get("QUEUE_MAX_RECEIVES", "3"),
+            },
+            stack_name=os.environ.get("LOCAL_STACK_NAME", emulator.STACK_NAME),
+        )
+        os.environ.update(emulator.environment_from_outputs(outputs))
+        redis_url, stop_redis = dependencies.redis_url(state_dir)
+        database_url, stop_pg = dependencies.postgres_url(
+            state_dir, os.environ.get("LOCAL_DATABASE", "gpucloud")
+        )
+        stoppers += [s for s in (stop_redis, stop_pg) if s is not None]
+        os.environ["REDIS_URL"] = redis_url
+        os.environ["DATABASE_URL"] = database_url
+        os.environ["ADMIN_TOKEN"] = _admin_token(state_dir)
+
+        import app as application
+        from chalicelib.deployments import ensure_default_deployments
+        from chalicelib.postgres import migrate
+        from chalicelib.services import get_services
+        from infra.local import gateway, poller
+
+        services = get_services()
+        migrate(services.postgres())
+        ensure_default_deployments(services.settings.default_models)
+
+        server = gateway.serve(application.app, host, port, ROOT / "frontend_static")
+        port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
+        stoppers.append(server.shutdown)
+        processes, stop_pollers = poller.start_pollers(workers)
+        stoppers.append(lambda: _stop_processes(processes, stop_pollers))
+
+        api_url = f"http://{host}:{port}"
+        state = {
+            "api_url": api_url,
+            "openai_base_url": f"{api_url}/v1",
+            "dashboard_url": f"{api_url}/dashboard/",
+            "aws_endpoint_url": os.environ.get("AWS_ENDPOINT_URL"),
+            "redis_url": redis_url,
+            "database_url": database_url,
+            "workers": workers,
+            "pid": os.getpid(),
+        }
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
+        print(f"API:          {api_url}   (OpenAI base_url: {api_url}/v1)")
+        print(f"Dashboard:    {api_url}/dashboard/")
+        print(f"Admin token:  {os.environ['ADMIN_TOKEN']}   (also in {state_dir / 'admin_token'})")
+        print(f"Emulator:     {os.environ.get('AWS_ENDPOINT_URL')}  Redis: {redis_url}  Postgres: {database_url}")
+        print(f"GPU Cloud is ready on {api_url} with {workers} worker poller(s).", flush=True)
+        _wait_for_signal()
+    finally:
+        for stop in reversed(stoppers):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                log.exception("error while stopping")
+        print("GPU Cloud stopped.", flush=True)
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stopped = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    stopped.wait()
+
+
+def _stop_processes(processes: list[Any], stop: Any) -> None:
+    stop.set()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
