@@ -1,0 +1,42 @@
+"""Test environment, set before anything imports chalicelib.
+
+pynamodb reads table names when the models are imported (PynamoDB#287), so the
+environment is fixed here, first. Redis and Postgres are real servers: the
+ones configured or running on 127.0.0.1, else the embedded ones `make run`
+would use (infra/local/dependencies.py decides, for both).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_STATE = ROOT / ".local" / "test"
+
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "GPUCLOUD_STAGE": "test",
+        "ADMIN_TOKEN": "test-admin-token",
+        "API_KEYS_TABLE": "gpucloud-api-keys",
+        "DEPLOYMENTS_TABLE": "gpucloud-deployments",
+        "JOBS_TABLE": "gpucloud-jobs",
+        "USAGE_TABLE": "gpucloud-usage",
+        "JOBS_QUEUE_NAME": "gpucloud-inference-jobs",
+        "RESULT_TIMEOUT_SECONDS": "10",
+        "QUEUE_MAX_RECEIVES": "2",
+    }
+)
+for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "JOBS_QUEUE_URL", "JOBS_DLQ_URL"):
+    os.environ.pop(name, None)
+
+from infra.local import dependencies  # noqa: E402
+
+_redis_url, _ = dependencies.redis_url(TEST_STATE, database=1)
+_database_url, _ = dependencies.postgres_url(TEST_STATE, "gpucloud_test")
+os.environ["REDIS_URL"] = _redis_url
+os.environ["DATABASE_URL"] = _database_url
