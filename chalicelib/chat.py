@@ -17,8 +17,7 @@ from chalicelib.services import Services
 def check_model_allowed(api_key: ApiKey, model: str) -> None:
     if api_key.allowed_models is not None and model not in api_key.allowed_models:
         raise ModelNotAllowed(
-            f"This API key may not use the model '{model}'. It may use: "
-            f"{', '.join(api_key.allowed_models)}.",
+            f"This API key may not use the model '{model}'. It may use: {', '.join(api_key.allowed_models)}.",
             param="model",
         )
 

@@ -44,8 +44,7 @@ def resolve(model: str, cache: TtlCache[Deployment]) -> Deployment:
             deployment = _from_record(DeploymentRecord.get(model))
         except DoesNotExist:
             raise ModelNotFound(
-                f"The model '{model}' does not exist. GET /v1/models lists the models "
-                "you can use.",
+                f"The model '{model}' does not exist. GET /v1/models lists the models you can use.",
                 param="model",
             ) from None
         cache.put(model, deployment)

@@ -1,8 +1,9 @@
 """Product errors, each rendered once as OpenAI's error body.
 
 They subclass Chalice's `ChaliceUnhandledError` because that is the one
-exception Chalice lets through to middleware; `app.py`'s middleware turns it
-into `{"error": {"message", "type", "param", "code"}}` with the right status.
+exception Chalice lets through to middleware; the edge middleware turns it
+into `{"error": {"message", "type", "param", "code"}}` with the right status
+(`chalicelib/http.py`, registered by `app.py`).
 """
 
 from __future__ import annotations
@@ -112,9 +113,7 @@ class JobTimeout(GpuCloudError):
     code = "timeout"
 
 
-def error_body(
-    message: str, type_: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.errors import error_body
 from chalicelib.models import DeploymentRecord

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
 
 from chalice.app import Request, Response
 
@@ -20,9 +20,7 @@ ADMIN_PREFIX = "/api/"
 def require_admin(authorization: str | None, admin_token: str) -> None:
     token = bearer_token(authorization)
     if not admin_token:
-        raise AdminUnauthorized(
-            "No admin token is configured on this deployment; set ADMIN_TOKEN."
-        )
+        raise AdminUnauthorized("No admin token is configured on this deployment; set ADMIN_TOKEN.")
     if token is None:
         raise AdminUnauthorized(
             "This endpoint needs the admin token: send 'Authorization: Bearer <admin token>'."
@@ -38,7 +36,8 @@ def edge_middleware(event: Request, get_response: Callable[[Request], Response])
             require_admin(event.headers.get("authorization"), get_settings().admin_token)
         response = get_response(event)
     except GpuCloudError as exc:
-        return Response(body=exc.body(), status_code=exc.status, headers=exc.headers)
+        headers: dict[str, str | list[str]] = {**exc.headers}
+        return Response(body=exc.body(), status_code=exc.status, headers=headers)
     except Exception:  # noqa: BLE001 - the client gets a clean 500, the log the trace
         log.exception("unhandled error on %s %s", event.method, event.path)
         return Response(
@@ -54,7 +53,3 @@ def edge_middleware(event: Request, get_response: Callable[[Request], Response])
             response.body = shaped
             response.headers["Content-Type"] = "application/json"
     return response
-
-
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=body, status_code=status_code, headers=headers or {})

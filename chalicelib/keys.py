@@ -53,7 +53,7 @@ def generate_key() -> str:
 def is_well_formed(key: str) -> bool:
     if not KEY_REGEX.match(key):
         return False
-    body = key[len(KEY_PREFIX):]
+    body = key[len(KEY_PREFIX) :]
     random_part, checksum = body[:_RANDOM_CHARS], body[_RANDOM_CHARS:]
     return hmac.compare_digest(_checksum(random_part), checksum)
 
@@ -85,7 +85,7 @@ def _from_record(record: ApiKeyRecord) -> ApiKey:
         monthly_token_quota=(
             int(record.monthly_token_quota) if record.monthly_token_quota is not None else None
         ),
-        allowed_models=tuple(record.allowed_models) if record.allowed_models else None,
+        allowed_models=tuple(str(m) for m in record.allowed_models) if record.allowed_models else None,
     )
 
 
@@ -102,9 +102,7 @@ def authenticate(authorization: str | None, cache: TtlCache[ApiKey]) -> ApiKey:
     """The key behind an `Authorization: Bearer ...` header, or InvalidApiKey."""
     key = bearer_token(authorization)
     if key is None:
-        raise InvalidApiKey(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer gpc_...'."
-        )
+        raise InvalidApiKey("You didn't provide an API key. Send it as 'Authorization: Bearer gpc_...'.")
     if not is_well_formed(key):
         raise InvalidApiKey(
             "Incorrect API key provided. GPU Cloud keys look like gpc_ followed by 36 "
@@ -125,9 +123,7 @@ def authenticate(authorization: str | None, cache: TtlCache[ApiKey]) -> ApiKey:
     if record.status != "active":
         raise InvalidApiKey("This API key has been revoked. Create a new key.")
     if record.expires_at is not None and record.expires_at <= utcnow():
-        raise InvalidApiKey(
-            f"This API key expired at {record.expires_at.isoformat()}. Create a new key."
-        )
+        raise InvalidApiKey(f"This API key expired at {record.expires_at.isoformat()}. Create a new key.")
     api_key = _from_record(record)
     cache.put(digest, api_key)
     return api_key

@@ -6,7 +6,7 @@ settings here and tests set the environment before importing this module.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -25,7 +25,7 @@ _settings = get_settings()
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Meta:
@@ -165,5 +165,16 @@ class UsageCounterRecord(Model):
 
 # Upper bounds (ms) of the histogram buckets lat_0..lat_11; the last is open.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
-    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, float("inf"),
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    float("inf"),
 )

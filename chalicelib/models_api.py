@@ -14,8 +14,7 @@ from chalicelib.services import Services
 def list_models(request: Request, services: Services) -> dict[str, Any]:
     api_key = authenticate(request.headers.get("authorization"), services.key_cache)
     visible = [
-        d for d in running_deployments()
-        if api_key.allowed_models is None or d.name in api_key.allowed_models
+        d for d in running_deployments() if api_key.allowed_models is None or d.name in api_key.allowed_models
     ]
     return {"object": "list", "data": [model_object(d) for d in visible]}
 

@@ -144,7 +144,9 @@ def _param_of(loc: tuple[int | str, ...]) -> str:
 
 
 def validation_error(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors()[0]
+    # Of a union's failed branches, the deepest error says most about the fix.
+    errors = exc.errors()
+    first = max(errors, key=lambda e: len(e["loc"]))
     param = _param_of(tuple(first["loc"])) or None
     message = first["msg"]
     if first["type"] == "missing":
@@ -154,19 +156,16 @@ def validation_error(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(f"Invalid value for '{param}': {message}.", param=param)
 
 
-def parse_json_body(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
+def parse_json_body(raw: bytes | str | None, max_bytes: int) -> dict[str, Any]:
     if raw is not None and len(raw) > max_bytes:
-        raise PayloadTooLarge(
-            f"The request body is {len(raw)} bytes; the limit is {max_bytes} bytes."
-        )
+        raise PayloadTooLarge(f"The request body is {len(raw)} bytes; the limit is {max_bytes} bytes.")
     if not raw:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(
-            f"The request body is not valid JSON ({exc.__class__.__name__}): "
-            "check quoting and commas."
+            f"The request body is not valid JSON ({exc.__class__.__name__}): check quoting and commas."
         ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")

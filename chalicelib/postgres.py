@@ -43,7 +43,7 @@ def migrate(connection: psycopg.Connection[Any]) -> list[int]:
         for version, path in migration_files():
             if version in applied:
                 continue
-            connection.execute(path.read_text())  # type: ignore[call-overload]
+            connection.execute(path.read_text())
             connection.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                 (version, path.name),

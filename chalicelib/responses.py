@@ -17,9 +17,7 @@ def usage_body(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def chat_completion_body(
-    job_id: str, model: str, created: int, generation: Generation
-) -> dict[str, Any]:
+def chat_completion_body(job_id: str, model: str, created: int, generation: Generation) -> dict[str, Any]:
     choices = []
     for choice in generation.choices:
         message: dict[str, Any] = {

@@ -94,9 +94,7 @@ class Services:
 
         with self._lock:
             if self._pg is None or self._pg.closed or self._pg.broken:
-                self._pg = psycopg.connect(
-                    self.settings.database_url, autocommit=True, connect_timeout=3
-                )
+                self._pg = psycopg.connect(self.settings.database_url, autocommit=True, connect_timeout=3)
             return self._pg
 
 

@@ -17,7 +17,7 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -124,9 +124,7 @@ def _job_actions(outcome: JobOutcome) -> list[Action]:
     return actions
 
 
-def _write_transaction(
-    connection: Connection, outcomes: list[JobOutcome], shard: int
-) -> None:
+def _write_transaction(connection: Connection, outcomes: list[JobOutcome], shard: int) -> None:
     counters: dict[tuple[str, str, str], _CounterDelta] = defaultdict(_CounterDelta)
     key_totals: dict[str, _CounterDelta] = defaultdict(_CounterDelta)
     last_used: dict[str, datetime] = {}
@@ -152,8 +150,7 @@ def _write_transaction(
                 UsageCounterRecord.completion_tokens.add(delta.completion_tokens),
                 UsageCounterRecord.latency_ms_sum.add(delta.latency_ms_sum),
                 UsageCounterRecord.expires_at.set(
-                    datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
-                    + COUNTER_RETENTION
+                    datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC) + COUNTER_RETENTION
                 ),
             ]
             for bucket, count in delta.buckets.items():
@@ -190,9 +187,11 @@ def commit_outcomes(connection: Connection, outcomes: list[JobOutcome]) -> list[
             _write_transaction(connection, pending, shard=random.randrange(USAGE_SHARDS))
             return pending
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons if exc.cause_response_code == (
-                "TransactionCanceledException"
-            ) else []
+            reasons = (
+                exc.cancellation_reasons
+                if exc.cause_response_code == ("TransactionCanceledException")
+                else []
+            )
             already_ended = {
                 index
                 for index, reason in enumerate(reasons[: len(pending)])

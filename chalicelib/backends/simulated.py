@@ -67,9 +67,9 @@ def _value_for_schema(schema: dict[str, Any], rng: random.Random, depth: int = 0
         high = int(schema.get("maximum", low + 100))
         return rng.randint(low, max(low, high))
     if kind == "number":
-        low = float(schema.get("minimum", 0))
-        high = float(schema.get("maximum", low + 100))
-        return round(rng.uniform(low, max(low, high)), 2)
+        low_f = float(schema.get("minimum", 0))
+        high_f = float(schema.get("maximum", low_f + 100))
+        return round(rng.uniform(low_f, max(low_f, high_f)), 2)
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":
@@ -108,9 +108,7 @@ class SimulatedBackend:
             completion_tokens=sum(c.completion_tokens for c in choices),
         )
 
-    def _choice(
-        self, request: ChatCompletionRequest, index: int, on_delta: DeltaSink | None
-    ) -> Choice:
+    def _choice(self, request: ChatCompletionRequest, index: int, on_delta: DeltaSink | None) -> Choice:
         rng = _rng(request, index)
         tool = _required_tool(request)
         if tool is not None:
@@ -165,7 +163,7 @@ def _pieces(text: str) -> list[str]:
     pieces: list[str] = []
     last = 0
     for match in TOKEN_PATTERN.finditer(text):
-        pieces.append(text[last:match.end()])
+        pieces.append(text[last : match.end()])
         last = match.end()
     if last < len(text) and pieces:
         pieces[-1] += text[last:]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -56,9 +57,7 @@ def postgres_url(state_dir: Path, database: str) -> tuple[str, Stopper | None]:
 
 def ensure_database(admin_url: str, database: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
-        ).fetchone()
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
             try:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

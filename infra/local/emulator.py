@@ -88,9 +88,7 @@ def deploy(
         cloudformation.create_stack(
             StackName=stack_name,
             TemplateBody=json.dumps(local_template()),
-            Parameters=[
-                {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()
-            ],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
         )
         cloudformation.get_waiter("stack_create_complete").wait(
             StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}

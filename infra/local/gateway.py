@@ -54,9 +54,7 @@ class ApiGatewayEmulator:
         self, method: str, path: str, headers: dict[str, str], body: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
         try:
-            event = self._converter.create_lambda_event(
-                method=method, path=path, headers=headers, body=body
-            )
+            event = self._converter.create_lambda_event(method=method, path=path, headers=headers, body=body)
         except ValueError:
             return 404, {"Content-Type": "application/json"}, _not_found_body(method, path)
         event["requestContext"]["requestId"] = str(uuid.uuid4())
@@ -99,7 +97,7 @@ def make_handler(gateway: ApiGatewayEmulator, dashboard_dir: Path) -> type[BaseH
             self._send(status, out_headers, payload)
 
         def _serve_static(self, path: str) -> None:
-            relative = path[len(DASHBOARD_PREFIX):] if path.startswith(DASHBOARD_PREFIX) else ""
+            relative = path[len(DASHBOARD_PREFIX) :] if path.startswith(DASHBOARD_PREFIX) else ""
             target = (dashboard_dir / (relative or "index.html")).resolve()
             if dashboard_dir.resolve() not in target.parents or not target.is_file():
                 self._send(404, {"Content-Type": "text/plain"}, b"not found")

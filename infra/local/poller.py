@@ -53,9 +53,9 @@ class EventSourcePoller:
         self.queue_url = queue_url
         self.handler = handler
         self.region = region
-        self.queue_arn = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
 
     def poll_once(self) -> int:
         """Receive one batch, invoke the handler, delete what succeeded."""
@@ -80,9 +80,7 @@ class EventSourcePoller:
         if done:
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
-                ],
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
         return len(messages)
 
@@ -91,14 +89,15 @@ def run_poller(index: int, stop: Any) -> None:
     """A poller process's main loop; the environment is the stack's."""
     import boto3
 
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format=f"poller-{index} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format=f"poller-{index} %(levelname)s %(name)s: %(message)s",
+    )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack stops us via `stop`
     import app as application  # noqa: PLC0415 - after the environment is set
 
     sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-    poller = EventSourcePoller(
-        sqs, os.environ["JOBS_QUEUE_URL"], application.worker, sqs.meta.region_name
-    )
+    poller = EventSourcePoller(sqs, os.environ["JOBS_QUEUE_URL"], application.worker, sqs.meta.region_name)
     while not stop.is_set():
         try:
             poller.poll_once()
@@ -107,7 +106,7 @@ def run_poller(index: int, stop: Any) -> None:
             stop.wait(0.5)
 
 
-def start_pollers(count: int) -> tuple[list[multiprocessing.process.BaseProcess], Any]:
+def start_pollers(count: int) -> tuple[list[Any], Any]:
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     processes = []

@@ -15,8 +15,9 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("gpucloud.stack")
@@ -115,7 +116,9 @@ def main() -> int:
         print(f"API:          {api_url}   (OpenAI base_url: {api_url}/v1)")
         print(f"Dashboard:    {api_url}/dashboard/")
         print(f"Admin token:  {os.environ['ADMIN_TOKEN']}   (also in {state_dir / 'admin_token'})")
-        print(f"Emulator:     {os.environ.get('AWS_ENDPOINT_URL')}  Redis: {redis_url}  Postgres: {database_url}")
+        print(f"Emulator:     {os.environ.get('AWS_ENDPOINT_URL')}")
+        print(f"Redis:        {redis_url}")
+        print(f"Postgres:     {database_url}")
         print(f"GPU Cloud is ready on {api_url} with {workers} worker poller(s).", flush=True)
         _wait_for_signal()
     finally:

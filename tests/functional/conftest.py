@@ -27,7 +27,10 @@ ADMIN = {"Authorization": "Bearer test-admin-token"}
 @pytest.fixture(scope="session")
 def aws() -> Iterator[dict[str, str]]:
     with mock_aws():
-        outputs = emulator.deploy(None, "us-east-1", parameters={"VisibilityTimeout": "1", "MaxReceiveCount": os.environ["QUEUE_MAX_RECEIVES"]},
+        outputs = emulator.deploy(
+            None,
+            "us-east-1",
+            parameters={"VisibilityTimeout": "1", "MaxReceiveCount": os.environ["QUEUE_MAX_RECEIVES"]},
         )
         from chalicelib.deployments import ensure_default_deployments
         from chalicelib.services import reset_services

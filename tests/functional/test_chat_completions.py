@@ -25,7 +25,9 @@ def chat(client: Client, key: str | None, body: Any, raw: bytes | None = None) -
 HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello there"}]}
 
 
-def assert_openai_error(response: Any, status: int, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+def assert_openai_error(
+    response: Any, status: int, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.body
     error = response.json_body["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -104,7 +106,9 @@ def test_bad_bodies_are_400_naming_the_param(client: Client) -> None:
 
 def test_an_unknown_model_is_404_model_not_found(client: Client) -> None:
     key = create_key(client)["key"]
-    error = assert_openai_error(chat(client, key, {**HELLO, "model": "gpt-9"}), 404, "model_not_found", "model")
+    error = assert_openai_error(
+        chat(client, key, {**HELLO, "model": "gpt-9"}), 404, "model_not_found", "model"
+    )
     assert "gpt-9" in error["message"]
 
 
@@ -161,4 +165,3 @@ def test_a_failing_model_gets_a_5xx_in_openai_shape_not_a_hang(client: Client, w
     poison = {**HELLO, "messages": [{"role": "user", "content": f"please {FAILURE_TRIGGER}"}]}
     error = assert_openai_error(chat(client, key, poison), 500, "model_error")
     assert "fail" in error["message"]
-

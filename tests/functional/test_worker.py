@@ -36,7 +36,9 @@ def receive_all(services: Any, expected: int) -> list[dict[str, Any]]:
 
 
 def event_of(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"Records": [lambda_record(m, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1") for m in messages]}
+    return {
+        "Records": [lambda_record(m, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1") for m in messages]
+    }
 
 
 def delete(services: Any, messages: list[dict[str, Any]]) -> None:
@@ -91,7 +93,9 @@ def test_the_same_batch_delivered_twice_counts_usage_once(client: Client, app: A
     delete(services, messages)
 
 
-def test_the_last_attempt_marks_the_job_failed_with_the_reason(client: Client, app: Any, services: Any) -> None:
+def test_the_last_attempt_marks_the_job_failed_with_the_reason(
+    client: Client, app: Any, services: Any
+) -> None:
     import app as application
 
     key = create_key(client)

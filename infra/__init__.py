@@ -1,0 +1,1 @@
+"""Infrastructure: CloudFormation for AWS and the offline emulation in infra/local."""

@@ -1,0 +1,108 @@
+"""The official openai SDK, unmodified, against the running local stack."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import httpx
+import openai
+import pytest
+
+from chalicelib.backends.simulated import FAILURE_TRIGGER
+from infra.local.launcher import RunningStack
+
+MESSAGES: Any = [{"role": "user", "content": "Say something about queues."}]
+
+
+def sdk(stack: RunningStack, key: str, **options: Any) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=key, **options)
+
+
+def test_chat_completion_through_the_whole_stack(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    client = sdk(stack, new_key["key"])
+    completion = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.role == "assistant"
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None
+    assert (
+        completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
+    again = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, seed=7)
+    same = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, seed=7)
+    assert again.choices[0].message.content == same.choices[0].message.content
+
+
+def test_simulated_model_honours_max_tokens_n_and_stop(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    client = sdk(stack, new_key["key"])
+    cut = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, max_tokens=3)
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.usage is not None and cut.usage.completion_tokens == 3
+    two = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, n=2, seed=1)
+    assert [c.index for c in two.choices] == [0, 1]
+    full = two.choices[0].message.content or ""
+    stop_word = full.split()[3]
+    stopped = client.chat.completions.create(
+        model="gpt-3.5-turbo", messages=MESSAGES, seed=1, stop=[stop_word]
+    )
+    assert stop_word not in (stopped.choices[0].message.content or "")
+    assert full.startswith(stopped.choices[0].message.content or "")
+
+
+def test_models_list_shows_the_default_deployment(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    models = sdk(stack, new_key["key"]).models.list()
+    assert "gpt-3.5-turbo" in [m.id for m in models.data]
+
+
+def test_sdk_raises_its_own_error_classes(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    client = sdk(stack, new_key["key"], max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as auth:
+        sdk(stack, "gpc_wrong", max_retries=0).chat.completions.create(
+            model="gpt-3.5-turbo", messages=MESSAGES
+        )
+    assert auth.value.code == "invalid_api_key"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="no-such-model", messages=MESSAGES)
+    assert missing.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, temperature=5)
+    assert bad.value.param == "temperature"
+
+
+def test_a_poisoned_job_fails_cleanly_and_lands_in_the_dlq(
+    stack: RunningStack, new_key: dict[str, Any]
+) -> None:
+    client = sdk(stack, new_key["key"], max_retries=0)
+    poison: Any = [{"role": "user", "content": f"{FAILURE_TRIGGER} {time.time()}"}]
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=poison)
+    job_id = failed.value.response.headers["x-gpucloud-job-id"]
+    assert "asked to fail" in failed.value.message
+    # The message moves to the DLQ on its next receive after the last attempt.
+    sqs = boto3.client("sqs", endpoint_url=str(stack.state["aws_endpoint_url"]), region_name="us-east-1")
+    dlq = sqs.get_queue_url(QueueName="gpucloud-inference-jobs-dlq")["QueueUrl"]
+    deadline = time.monotonic() + 20
+    found = False
+    while not found and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            if job_id in message["Body"]:
+                found = True
+                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+    assert found, f"job {job_id} never reached the DLQ"
+
+
+def test_health_reports_every_dependency(stack: RunningStack) -> None:
+    health = httpx.get(f"{stack.api_url}/health").json()
+    assert health["status"] == "ok"
+    assert set(health["checks"]) == {"sqs", "dynamodb", "redis", "postgres"}
+
+
+def test_unknown_urls_are_404_in_openai_shape(stack: RunningStack) -> None:
+    response = httpx.get(f"{stack.api_url}/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_url"
