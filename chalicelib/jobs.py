@@ -19,10 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from chalicelib.deployments import Deployment
-from chalicelib.errors import JobFailed, JobTimeout, ServiceUnavailable
+from chalicelib.errors import Conflict, JobFailed, JobTimeout, ServiceUnavailable
 from chalicelib.keys import ApiKey
 from chalicelib.models import JobRecord, utcnow
 from chalicelib.services import Services
+from chalicelib.usage import JobOutcome
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ RESULT_KEY_TTL_SECONDS = 300
 
 def result_key(job_id: str) -> str:
     return f"job:{job_id}:done"
+
+
+def running_key(job_id: str) -> str:
+    return f"job:{job_id}:running"
 
 
 def new_job_id() -> str:
@@ -169,9 +174,26 @@ def result_or_error(job_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
     if outcome["status"] == SUCCEEDED and outcome.get("result") is not None:
         result: dict[str, Any] = outcome["result"]
         return result
+    if outcome["status"] == CANCELLED:
+        raise Conflict(f"The job '{job_id}' was cancelled before it ran.", code="job_cancelled")
     reason = outcome.get("error_message") or "the job did not complete"
     raise JobFailed(
         f"The model failed to complete job '{job_id}': {reason}.",
         code=outcome.get("error_code") or "job_failed",
         headers={"x-gpucloud-job-id": job_id},
     )
+
+
+def publish_outcomes(services: Services, outcomes: list[JobOutcome]) -> None:
+    """Push each outcome to its waiting API call (best effort: DynamoDB has it)."""
+    if not outcomes:
+        return
+    try:
+        pipe = services.redis.pipeline(transaction=False)
+        for outcome in outcomes:
+            key = result_key(outcome.job_id)
+            pipe.lpush(key, json.dumps(outcome.notification(), separators=(",", ":")))
+            pipe.expire(key, RESULT_KEY_TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not notify waiters, they will read DynamoDB: %s", exc.__class__.__name__)

@@ -16,6 +16,21 @@ TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 MESSAGE_OVERHEAD_TOKENS = 3
 
 
+def split_pieces(text: str) -> list[str]:
+    """Text cut into the pieces that stream out, one per token, spaces kept."""
+    pieces: list[str] = []
+    last = 0
+    for match in TOKEN_PATTERN.finditer(text):
+        pieces.append(text[last : match.end()])
+        last = match.end()
+    if last < len(text):
+        if pieces:
+            pieces[-1] += text[last:]
+        else:
+            pieces.append(text[last:])
+    return pieces
+
+
 def count_tokens(text: str) -> int:
     return len(TOKEN_PATTERN.findall(text))
 

@@ -66,7 +66,8 @@ class JobOutcome:
 
     @property
     def is_error(self) -> bool:
-        return self.status != "succeeded"
+        # A cancelled request is counted as a request, not as an error.
+        return self.status == "failed"
 
     def notification(self) -> dict[str, Any]:
         return {

@@ -18,12 +18,14 @@ from typing import Any
 
 import redis
 
+from chalicelib import jobs
 from chalicelib.backends import backend_for
-from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, result_key
+from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, running_key
 from chalicelib.models import utcnow
 from chalicelib.openai_schema import ChatCompletionRequest
 from chalicelib.responses import chat_completion_body
 from chalicelib.services import Services
+from chalicelib.streaming import DeltaWriter
 from chalicelib.usage import JobOutcome, commit_outcomes
 
 log = logging.getLogger(__name__)
@@ -45,14 +47,20 @@ class QueueMessage:
         )
 
 
-def run_job(message: dict[str, Any]) -> JobOutcome:
-    """Run the model for one queued job and describe how it ended."""
+def run_job(message: dict[str, Any], deltas: DeltaWriter | None = None) -> JobOutcome:
+    """Run the model for one queued job and describe how it ended.
+
+    With `deltas` (a streamed request), each token is written to the job's
+    Redis stream as the model produces it.
+    """
     created_at = datetime.fromisoformat(message["created_at"])
     started_at = utcnow()
     request = ChatCompletionRequest.model_validate(message["request"])
     backend = backend_for(message["backend"], message.get("backend_config") or {})
     began = time.perf_counter()
-    generation = backend.chat(request, on_delta=None)
+    generation = backend.chat(request, on_delta=deltas)
+    if deltas is not None:
+        deltas.flush()
     model_ms = int((time.perf_counter() - began) * 1000)
     finished_at = utcnow()
     return JobOutcome(
@@ -91,15 +99,20 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
     outcomes: list[JobOutcome] = []
     outcome_message_ids: list[str] = []
     failures: list[str] = []
+    parsed: list[tuple[QueueMessage, dict[str, Any]]] = []
     for queued in messages:
         try:
-            message = json.loads(queued.body)
+            parsed.append((queued, json.loads(queued.body)))
         except ValueError:
             log.error("message %s is not JSON; leaving it for the DLQ", queued.message_id)
             failures.append(queued.message_id)
-            continue
+    mark_running(services, [message["job_id"] for _, message in parsed])
+    for queued, message in parsed:
+        deltas = None
+        if message.get("request", {}).get("stream"):
+            deltas = DeltaWriter(services.redis, message["job_id"], queued.receive_count)
         try:
-            outcomes.append(run_job(message))
+            outcomes.append(run_job(message, deltas))
             outcome_message_ids.append(queued.message_id)
         except Exception as exc:  # noqa: BLE001 - any model failure is retried
             reason = f"{exc.__class__.__name__}: {exc}"
@@ -116,20 +129,19 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
         log.error("could not record the batch's results: %s", exc.__class__.__name__)
         failures.extend(mid for mid in outcome_message_ids if mid)
         ended = []
-    notify(services, ended)
+    jobs.publish_outcomes(services, ended)
     return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failures]}
 
 
-def notify(services: Services, outcomes: list[JobOutcome]) -> None:
-    """Push each outcome to its waiting API call (best effort: DynamoDB has it)."""
-    if not outcomes:
+def mark_running(services: Services, job_ids: list[str]) -> None:
+    """Tell job readers the batch's jobs are running: one Redis round trip,
+    no DynamoDB write (the Job row goes from queued to its end directly)."""
+    if not job_ids:
         return
     try:
         pipe = services.redis.pipeline(transaction=False)
-        for outcome in outcomes:
-            key = result_key(outcome.job_id)
-            pipe.lpush(key, json.dumps(outcome.notification(), separators=(",", ":")))
-            pipe.expire(key, RESULT_KEY_TTL_SECONDS)
+        for job_id in job_ids:
+            pipe.set(running_key(job_id), "1", ex=RESULT_KEY_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError as exc:
-        log.warning("could not notify waiters, they will read DynamoDB: %s", exc)
+        log.warning("could not mark jobs running: %s", exc.__class__.__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalicelib.backends.base import Choice, DeltaSink, Generation
 from chalicelib.openai_schema import ChatCompletionRequest
-from chalicelib.tokens import TOKEN_PATTERN, count_tokens, prompt_tokens
+from chalicelib.tokens import count_tokens, prompt_tokens, split_pieces
 
 _WORDS = (
     "the quick model answers every question with calm and careful words about "
@@ -139,7 +139,7 @@ class SimulatedBackend:
             cut = text.find(stop)
             if cut != -1:
                 text = text[:cut]
-        pieces = _pieces(text)
+        pieces = split_pieces(text)
         finish_reason = "stop"
         limit = request.token_limit()
         if limit is not None and len(pieces) > limit:
@@ -156,17 +156,3 @@ class SimulatedBackend:
             finish_reason=finish_reason,
             completion_tokens=len(pieces),
         )
-
-
-def _pieces(text: str) -> list[str]:
-    """Split text into the pieces that stream out, one per token."""
-    pieces: list[str] = []
-    last = 0
-    for match in TOKEN_PATTERN.finditer(text):
-        pieces.append(text[last : match.end()])
-        last = match.end()
-    if last < len(text) and pieces:
-        pieces[-1] += text[last:]
-    elif last < len(text):
-        pieces.append(text[last:])
-    return pieces

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
-from chalicelib import chat, models_api
+from chalicelib import chat, job_api, models_api
 from chalicelib.services import get_services
 
 openai_api = Blueprint(__name__)
 
 
 @openai_api.route("/v1/chat/completions", methods=["POST"], content_types=["application/json"])
-def chat_completions() -> dict[str, Any]:
+def chat_completions() -> Response:
     return chat.create_chat_completion(openai_api.current_request, get_services())
 
 
@@ -25,3 +25,13 @@ def list_models() -> dict[str, Any]:
 @openai_api.route("/v1/models/{model_id}", methods=["GET"])
 def get_model(model_id: str) -> dict[str, Any]:
     return models_api.get_model(openai_api.current_request, get_services(), model_id)
+
+
+@openai_api.route("/v1/jobs/{job_id}", methods=["GET"])
+def get_job(job_id: str) -> dict[str, Any]:
+    return job_api.get_job(openai_api.current_request, get_services(), job_id)
+
+
+@openai_api.route("/v1/jobs/{job_id}", methods=["DELETE"])
+def cancel_job(job_id: str) -> dict[str, Any]:
+    return job_api.cancel_job(openai_api.current_request, get_services(), job_id)

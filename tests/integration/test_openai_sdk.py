@@ -106,3 +106,24 @@ def test_unknown_urls_are_404_in_openai_shape(stack: RunningStack) -> None:
     response = httpx.get(f"{stack.api_url}/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_url"
+
+
+def test_streaming_with_the_sdk_matches_the_plain_answer(
+    stack: RunningStack, new_key: dict[str, Any]
+) -> None:
+    client = sdk(stack, new_key["key"])
+    plain = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, seed=42)
+    stream = client.chat.completions.create(
+        model="gpt-3.5-turbo", messages=MESSAGES, seed=42, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain.choices[0].message.content
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None and plain.usage is not None
+    assert chunks[-1].usage.total_tokens == plain.usage.total_tokens
+    no_usage = list(
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, seed=42, stream=True)
+    )
+    assert all(c.usage is None for c in no_usage)
+    assert no_usage[-1].choices[0].finish_reason == "stop"
