@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from chalice.app import Request
+from chalice.app import Request, Response
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import jobs
+from chalicelib.admission import answer
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.keys import ApiKey, authenticate
+from chalicelib.keys import ApiKey
 from chalicelib.models import JobRecord, utcnow
+from chalicelib.ratelimit import Settlement
 from chalicelib.responses import usage_body
 from chalicelib.services import Services
 from chalicelib.usage import JobOutcome, commit_outcomes
@@ -61,15 +63,20 @@ def _is_running(services: Services, job_id: str) -> bool:
         return False
 
 
-def get_job(request: Request, services: Services, job_id: str) -> dict[str, Any]:
-    api_key = authenticate(request.headers.get("authorization"), services.key_cache)
-    job = _owned_job(api_key, job_id)
-    return job_view(job, running=job.status == jobs.QUEUED and _is_running(services, job_id))
+def get_job(request: Request, services: Services, job_id: str) -> Response:
+    def read(api_key: ApiKey) -> dict[str, Any]:
+        job = _owned_job(api_key, job_id)
+        return job_view(job, running=job.status == jobs.QUEUED and _is_running(services, job_id))
+
+    return answer(request, services, read)
 
 
-def cancel_job(request: Request, services: Services, job_id: str) -> dict[str, Any]:
+def cancel_job(request: Request, services: Services, job_id: str) -> Response:
+    return answer(request, services, lambda api_key: _cancel(services, api_key, job_id))
+
+
+def _cancel(services: Services, api_key: ApiKey, job_id: str) -> dict[str, Any]:
     """Cancel a queued job; it is metered once, as a request with no tokens."""
-    api_key = authenticate(request.headers.get("authorization"), services.key_cache)
     job = _owned_job(api_key, job_id)
     if job.status == jobs.QUEUED and _is_running(services, job_id):
         raise Conflict(f"The job '{job_id}' is already running and can no longer be cancelled.")
@@ -89,6 +96,9 @@ def cancel_job(request: Request, services: Services, job_id: str) -> dict[str, A
     ended = commit_outcomes(services.dynamodb, [outcome])
     if ended:
         jobs.publish_outcomes(services, ended)
+        services.rate_limiter.settle(
+            [Settlement.of_job(api_key.id, job.reserved_month, job.reserved_tokens, 0)]
+        )
     job.refresh(consistent_read=True)
     if job.status != jobs.CANCELLED:
         raise Conflict(f"The job '{job_id}' is already {job.status}; only queued jobs can be cancelled.")

@@ -55,6 +55,8 @@ def submit(
     deployment: Deployment,
     kind: str,
     request: dict[str, Any],
+    reserved_tokens: int = 0,
+    reserved_month: str | None = None,
 ) -> JobRecord:
     """Write the Job (queued) and send it to the queue."""
     now = utcnow()
@@ -69,6 +71,8 @@ def submit(
         request=request,
         created_at=now,
         expires_at=now + retention,
+        reserved_tokens=reserved_tokens,
+        reserved_month=reserved_month,
     )
     message = {
         "job_id": job.job_id,
@@ -80,6 +84,9 @@ def submit(
         "backend_config": deployment.config,
         "request": request,
         "created_at": now.isoformat(),
+        # What the rate limiter reserved, so the worker can settle it.
+        "reserved_tokens": reserved_tokens,
+        "reserved_month": reserved_month,
     }
     try:
         job.save()

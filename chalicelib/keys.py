@@ -24,6 +24,8 @@ from chalicelib.cache import TtlCache
 from chalicelib.errors import InvalidApiKey, NotFound
 from chalicelib.models import ApiKeyRecord, utcnow
 
+__all__ = ["ApiKey", "ApiKeyRecord"]
+
 KEY_PREFIX = "gpc_"
 KEY_REGEX = re.compile(r"^gpc_[0-9A-Za-z]{36}$")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -73,6 +75,7 @@ class ApiKey:
     rate_limit_tpm: int | None
     monthly_token_quota: int | None
     allowed_models: tuple[str, ...] | None
+    version: int = 0
 
 
 def _from_record(record: ApiKeyRecord) -> ApiKey:
@@ -86,6 +89,7 @@ def _from_record(record: ApiKeyRecord) -> ApiKey:
             int(record.monthly_token_quota) if record.monthly_token_quota is not None else None
         ),
         allowed_models=tuple(str(m) for m in record.allowed_models) if record.allowed_models else None,
+        version=int(record.version or 0),
     )
 
 
@@ -203,7 +207,17 @@ def list_keys() -> list[dict[str, Any]]:
     return [key_public_view(r) for r in records]
 
 
-def revoke_key(key_id: str) -> dict[str, Any]:
+def update_key(key_id: str, changes: dict[str, Any]) -> ApiKeyRecord:
+    """Apply `changes` (attribute name -> new value, None clears) and bump the version."""
     record = find_key(key_id)
-    record.update(actions=[ApiKeyRecord.status.set("revoked")])
-    return key_public_view(record)
+    actions = [
+        getattr(ApiKeyRecord, name).set(value) if value is not None else getattr(ApiKeyRecord, name).remove()
+        for name, value in changes.items()
+    ]
+    actions.append(ApiKeyRecord.version.add(1))
+    record.update(actions=actions, condition=ApiKeyRecord.key_hash.exists())
+    return record
+
+
+def revoke_key(key_id: str) -> ApiKeyRecord:
+    return update_key(key_id, {"status": "revoked"})

@@ -63,6 +63,9 @@ class ApiKeyRecord(Model):
     request_count = NumberAttribute(default=0)
     prompt_tokens = NumberAttribute(default=0)
     completion_tokens = NumberAttribute(default=0)
+    # Bumped by every change (revoke, new limits); API instances compare it
+    # with Redis's copy to drop a stale cached key at once.
+    version = NumberAttribute(default=0)
 
 
 class DeploymentRecord(Model):
@@ -125,6 +128,9 @@ class JobRecord(Model):
     model_ms = NumberAttribute(null=True)
     latency_ms = NumberAttribute(null=True)
     attempts = NumberAttribute(default=0)
+    # What the rate limiter reserved for this job, settled when it ends.
+    reserved_tokens = NumberAttribute(default=0)
+    reserved_month = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

@@ -18,6 +18,7 @@ from pynamodb.connection import Connection
 from chalicelib.cache import TtlCache
 from chalicelib.deployments import Deployment
 from chalicelib.keys import ApiKey
+from chalicelib.ratelimit import RateLimiter
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ class Services:
             health_check_interval=30,
         )
 
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.redis)
+
     def queue_url(self, name: str | None = None) -> str:
         name = name or self.settings.jobs_queue_name
         if name == self.settings.jobs_queue_name and self.settings.jobs_queue_url:
@@ -96,6 +101,16 @@ class Services:
             if self._pg is None or self._pg.closed or self._pg.broken:
                 self._pg = psycopg.connect(self.settings.database_url, autocommit=True, connect_timeout=3)
             return self._pg
+
+    def new_postgres_connection(self) -> psycopg.Connection[Any]:
+        """A connection of the caller's own (autocommit; the caller closes it).
+
+        For work that holds a transaction, like the rollup: the shared
+        connection above is used by concurrent requests on the local stack.
+        """
+        import psycopg
+
+        return psycopg.connect(self.settings.database_url, autocommit=True, connect_timeout=5)
 
 
 _services: Services | None = None

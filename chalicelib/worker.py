@@ -23,6 +23,7 @@ from chalicelib.backends import backend_for
 from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, running_key
 from chalicelib.models import utcnow
 from chalicelib.openai_schema import ChatCompletionRequest
+from chalicelib.ratelimit import Settlement
 from chalicelib.responses import chat_completion_body
 from chalicelib.services import Services
 from chalicelib.streaming import DeltaWriter
@@ -107,6 +108,10 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
             log.error("message %s is not JSON; leaving it for the DLQ", queued.message_id)
             failures.append(queued.message_id)
     mark_running(services, [message["job_id"] for _, message in parsed])
+    reservations = {
+        message["job_id"]: (int(message.get("reserved_tokens") or 0), message.get("reserved_month"))
+        for _, message in parsed
+    }
     for queued, message in parsed:
         deltas = None
         if message.get("request", {}).get("stream"):
@@ -129,6 +134,18 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
         log.error("could not record the batch's results: %s", exc.__class__.__name__)
         failures.extend(mid for mid in outcome_message_ids if mid)
         ended = []
+    # Settle before notifying: a client's next request must see the refund.
+    services.rate_limiter.settle(
+        [
+            Settlement.of_job(
+                o.key_id,
+                reservations[o.job_id][1],
+                reservations[o.job_id][0],
+                o.prompt_tokens + o.completion_tokens,
+            )
+            for o in ended
+        ]
+    )
     jobs.publish_outcomes(services, ended)
     return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failures]}
 

@@ -27,6 +27,11 @@ def get_key(key_id: str) -> dict[str, Any]:
     return admin.get_key(key_id)
 
 
+@admin_api.route("/api/keys/{key_id}", methods=["PATCH"], content_types=["application/json"])
+def update_key(key_id: str) -> dict[str, Any]:
+    return admin.update_key(key_id, admin_api.current_request, get_services())
+
+
 @admin_api.route("/api/keys/{key_id}", methods=["DELETE"])
 def revoke_key(key_id: str) -> dict[str, Any]:
     return admin.revoke_key(key_id, get_services())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalice import Blueprint, Response
 
 from chalicelib import chat, job_api, models_api
@@ -18,20 +16,20 @@ def chat_completions() -> Response:
 
 
 @openai_api.route("/v1/models", methods=["GET"])
-def list_models() -> dict[str, Any]:
+def list_models() -> Response:
     return models_api.list_models(openai_api.current_request, get_services())
 
 
 @openai_api.route("/v1/models/{model_id}", methods=["GET"])
-def get_model(model_id: str) -> dict[str, Any]:
+def get_model(model_id: str) -> Response:
     return models_api.get_model(openai_api.current_request, get_services(), model_id)
 
 
 @openai_api.route("/v1/jobs/{job_id}", methods=["GET"])
-def get_job(job_id: str) -> dict[str, Any]:
+def get_job(job_id: str) -> Response:
     return job_api.get_job(openai_api.current_request, get_services(), job_id)
 
 
 @openai_api.route("/v1/jobs/{job_id}", methods=["DELETE"])
-def cancel_job(job_id: str) -> dict[str, Any]:
+def cancel_job(job_id: str) -> Response:
     return job_api.cancel_job(openai_api.current_request, get_services(), job_id)

@@ -1,0 +1,128 @@
+"""Per-key limits and quota through the API, and key changes seen at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.admission import admit
+from chalicelib.errors import InvalidApiKey
+from chalicelib.services import Services
+from tests.functional.conftest import ADMIN, create_key
+
+HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 20}
+
+
+def chat(client: Client, key: str, body: Any = HELLO) -> Any:
+    return client.http.post(
+        "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        body=json.dumps(body),
+    )
+
+
+def test_requests_per_minute_with_openai_headers_and_retry_after(client: Client, workers: Any) -> None:
+    key = create_key(client, rate_limit_rpm=2)["key"]
+    first = chat(client, key)
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    assert first.headers["x-ratelimit-remaining-requests"] == "1"
+    assert first.headers["x-ratelimit-reset-requests"].endswith("s")
+    assert first.headers["x-ratelimit-limit-tokens"] == "100000"
+    assert chat(client, key).status_code == 200
+    refused = chat(client, key)
+    assert refused.status_code == 429
+    error = refused.json_body["error"]
+    assert error["code"] == "rate_limit_exceeded"
+    assert "2 requests per minute" in error["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 30
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    # Another key is not affected.
+    assert chat(client, create_key(client)["key"]).status_code == 200
+
+
+def test_a_request_larger_than_the_token_limit_is_refused_naming_max_tokens(client: Client) -> None:
+    key = create_key(client, rate_limit_tpm=50)["key"]
+    refused = chat(client, key, {**HELLO, "max_tokens": 200})
+    assert refused.status_code == 429
+    assert refused.json_body["error"]["param"] == "max_tokens"
+
+
+def test_tokens_are_reserved_then_refunded_to_what_was_used(client: Client, workers: Any) -> None:
+    # 4 requests reserving 1000 tokens each would not fit 2500/min, but they
+    # use far fewer tokens, and the refunds make room.
+    key = create_key(client, rate_limit_tpm=2500)["key"]
+    codes = [chat(client, key, {**HELLO, "max_tokens": 990}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 200]
+    remaining = int(chat(client, key, {**HELLO, "max_tokens": 1}).headers["x-ratelimit-remaining-tokens"])
+    assert remaining > 2000
+
+
+def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:
+    key = create_key(client, monthly_token_quota=10)["key"]
+    assert chat(client, key).status_code == 200  # uses more than 10 tokens
+    refused = chat(client, key)
+    assert refused.status_code == 429
+    assert refused.json_body["error"]["code"] == "insufficient_quota"
+    assert refused.json_body["error"]["type"] == "insufficient_quota"
+    streamed = chat(client, key, {**HELLO, "stream": True})
+    assert streamed.status_code == 429
+
+
+def test_model_outside_allowed_models_is_403(client: Client) -> None:
+    key = create_key(client, allowed_models=["some-other-model"])["key"]
+    refused = chat(client, key)
+    assert refused.status_code == 403
+    assert refused.json_body["error"]["code"] == "model_not_allowed"
+
+
+def test_an_expired_key_is_401_saying_it_expired(client: Client) -> None:
+    created = create_key(client, expires_at="2020-01-01T00:00:00Z")
+    refused = chat(client, created["key"])
+    assert refused.status_code == 401
+    assert "expired" in refused.json_body["error"]["message"]
+
+
+def test_revocation_and_new_limits_reach_another_instance_on_its_next_request(
+    client: Client, services: Services
+) -> None:
+    # GIVEN two API instances (separate processes' worth of caches) that both
+    # have the key cached
+    created = create_key(client)
+    header = f"Bearer {created['key']}"
+    other_instance = Services(services.settings)
+    assert admit(header, other_instance).api_key.rate_limit_rpm is None
+    # WHEN the admin changes the key's limits through this instance
+    patched = client.http.patch(
+        f"/api/keys/{created['id']}",
+        headers={**ADMIN, "Content-Type": "application/json"},
+        body=json.dumps({"rate_limit_rpm": 7, "name": "renamed"}),
+    )
+    assert patched.status_code == 200 and patched.json_body["rate_limit_rpm"] == 7
+    # THEN the other instance applies them on its very next request
+    admission = admit(header, other_instance, requests=1)
+    assert admission.api_key.rate_limit_rpm == 7
+    assert admission.headers()["x-ratelimit-limit-requests"] == "7"
+    # AND a revocation too, although its cache entry has not expired
+    assert client.http.delete(f"/api/keys/{created['id']}", headers=ADMIN).status_code == 200
+    with pytest.raises(InvalidApiKey, match="revoked"):
+        admit(header, other_instance, requests=1)
+
+
+def test_patch_validates_its_body(client: Client) -> None:
+    created = create_key(client)
+    bad = client.http.patch(
+        f"/api/keys/{created['id']}",
+        headers={**ADMIN, "Content-Type": "application/json"},
+        body=json.dumps({"rate_limit_rpm": 0}),
+    )
+    assert bad.status_code == 400 and bad.json_body["error"]["param"] == "rate_limit_rpm"
+    missing = client.http.patch(
+        "/api/keys/key_nope",
+        headers={**ADMIN, "Content-Type": "application/json"},
+        body=json.dumps({"name": "x"}),
+    )
+    assert missing.status_code == 404
