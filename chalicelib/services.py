@@ -19,6 +19,7 @@ from chalicelib.cache import TtlCache
 from chalicelib.deployments import Deployment
 from chalicelib.keys import ApiKey
 from chalicelib.ratelimit import RateLimiter
+from chalicelib.secrets import SecretStore
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -72,6 +73,13 @@ class Services:
             socket_timeout=self.settings.result_timeout_seconds + 5,
             health_check_interval=30,
         )
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        client = boto3.client(
+            "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.aws_endpoint_url
+        )
+        return SecretStore(client)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:

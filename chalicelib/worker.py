@@ -20,6 +20,7 @@ import redis
 
 from chalicelib import jobs
 from chalicelib.backends import backend_for
+from chalicelib.deployment_admin import PROVISION_KIND, provision
 from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, running_key
 from chalicelib.models import utcnow
 from chalicelib.openai_schema import ChatCompletionRequest
@@ -48,7 +49,7 @@ class QueueMessage:
         )
 
 
-def run_job(message: dict[str, Any], deltas: DeltaWriter | None = None) -> JobOutcome:
+def run_job(message: dict[str, Any], services: Services, deltas: DeltaWriter | None = None) -> JobOutcome:
     """Run the model for one queued job and describe how it ended.
 
     With `deltas` (a streamed request), each token is written to the job's
@@ -57,7 +58,7 @@ def run_job(message: dict[str, Any], deltas: DeltaWriter | None = None) -> JobOu
     created_at = datetime.fromisoformat(message["created_at"])
     started_at = utcnow()
     request = ChatCompletionRequest.model_validate(message["request"])
-    backend = backend_for(message["backend"], message.get("backend_config") or {})
+    backend = backend_for(message["backend"], message.get("backend_config") or {}, services)
     began = time.perf_counter()
     generation = backend.chat(request, on_delta=deltas)
     if deltas is not None:
@@ -103,10 +104,19 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
     parsed: list[tuple[QueueMessage, dict[str, Any]]] = []
     for queued in messages:
         try:
-            parsed.append((queued, json.loads(queued.body)))
+            message = json.loads(queued.body)
         except ValueError:
             log.error("message %s is not JSON; leaving it for the DLQ", queued.message_id)
             failures.append(queued.message_id)
+            continue
+        if message.get("kind") == PROVISION_KIND:
+            try:
+                provision(message, services)
+            except Exception as exc:  # noqa: BLE001 - retried, then the DLQ
+                log.warning("provisioning %s failed: %s", message.get("deployment"), exc.__class__.__name__)
+                failures.append(queued.message_id)
+            continue
+        parsed.append((queued, message))
     mark_running(services, [message["job_id"] for _, message in parsed])
     reservations = {
         message["job_id"]: (int(message.get("reserved_tokens") or 0), message.get("reserved_month"))
@@ -117,7 +127,7 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
         if message.get("request", {}).get("stream"):
             deltas = DeltaWriter(services.redis, message["job_id"], queued.receive_count)
         try:
-            outcomes.append(run_job(message, deltas))
+            outcomes.append(run_job(message, services, deltas))
             outcome_message_ids.append(queued.message_id)
         except Exception as exc:  # noqa: BLE001 - any model failure is retried
             reason = f"{exc.__class__.__name__}: {exc}"

@@ -32,3 +32,6 @@ class ModelBackend(Protocol):
     name: str
 
     def chat(self, request: ChatCompletionRequest, on_delta: DeltaSink | None) -> Generation: ...
+
+    def check(self) -> None:
+        """Raise if the backend cannot serve (provisioning)."""

@@ -96,6 +96,9 @@ class SimulatedBackend:
         self.ttft_ms = float(config.get("ttft_ms", 0))
         self.per_token_ms = float(config.get("per_token_ms", 0))
 
+    def check(self) -> None:
+        """Always ready: there is no model to load."""
+
     def chat(self, request: ChatCompletionRequest, on_delta: DeltaSink | None) -> Generation:
         if any(FAILURE_TRIGGER in m.text() for m in request.messages):
             raise SimulatedFailure("the simulated model was asked to fail by the prompt")

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib import admin
+from chalicelib import admin, deployment_admin
 from chalicelib.services import get_services
 
 admin_api = Blueprint(__name__)
@@ -35,3 +35,29 @@ def update_key(key_id: str) -> dict[str, Any]:
 @admin_api.route("/api/keys/{key_id}", methods=["DELETE"])
 def revoke_key(key_id: str) -> dict[str, Any]:
     return admin.revoke_key(key_id, get_services())
+
+
+@admin_api.route("/api/deployments", methods=["POST"], content_types=["application/json"])
+def create_deployment() -> Response:
+    created = deployment_admin.create_deployment(admin_api.current_request, get_services())
+    return Response(body=created, status_code=201)
+
+
+@admin_api.route("/api/deployments", methods=["GET"])
+def list_deployments() -> dict[str, Any]:
+    return deployment_admin.list_deployments()
+
+
+@admin_api.route("/api/deployments/{name}", methods=["GET"])
+def get_deployment(name: str) -> dict[str, Any]:
+    return deployment_admin.get_deployment(name)
+
+
+@admin_api.route("/api/deployments/{name}", methods=["PATCH"], content_types=["application/json"])
+def update_deployment(name: str) -> dict[str, Any]:
+    return deployment_admin.update_deployment(name, admin_api.current_request, get_services())
+
+
+@admin_api.route("/api/deployments/{name}", methods=["DELETE"])
+def delete_deployment(name: str) -> dict[str, Any]:
+    return deployment_admin.delete_deployment(name, get_services())
