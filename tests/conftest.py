@@ -34,9 +34,49 @@ os.environ.update(
 for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "JOBS_QUEUE_URL", "JOBS_DLQ_URL"):
     os.environ.pop(name, None)
 
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
 from infra.local import dependencies  # noqa: E402
+from infra.local.launcher import RunningStack, start_stack  # noqa: E402
 
 _redis_url, _ = dependencies.redis_url(TEST_STATE, database=1)
 _database_url, _ = dependencies.postgres_url(TEST_STATE, "gpucloud_test")
 os.environ["REDIS_URL"] = _redis_url
 os.environ["DATABASE_URL"] = _database_url
+
+
+# One local stack for all integration and end-to-end tests, started on first use.
+OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    running = start_stack(
+        TEST_STATE / "stack",
+        OUTPUT / "stack.log",
+        LOCAL_VISIBILITY_TIMEOUT="2",
+        QUEUE_MAX_RECEIVES="2",
+        RESULT_TIMEOUT_SECONDS="20",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(stack: RunningStack) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture()
+def new_key(admin: httpx.Client) -> dict[str, Any]:
+    response = admin.post("/api/keys", json={"name": "integration"})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
