@@ -8,7 +8,7 @@ OpenAI does.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,6 +20,15 @@ MAX_TOKENS_CAP = 1_000_000
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+_R = TypeVar("_R", bound=BaseModel)
+
+
+def _at_most_four_stops(value: str | list[str] | None) -> str | list[str] | None:
+    if isinstance(value, list) and len(value) > 4:
+        raise ValueError("at most 4 stop sequences are allowed")
+    return value
 
 
 class TextPart(_Lenient):
@@ -105,9 +114,7 @@ class ChatCompletionRequest(_Lenient):
     @field_validator("stop")
     @classmethod
     def _stop_at_most_four(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > 4:
-            raise ValueError("at most 4 stop sequences are allowed")
-        return value
+        return _at_most_four_stops(value)
 
     @field_validator("logprobs")
     @classmethod
@@ -172,13 +179,119 @@ def parse_json_body(raw: bytes | str | None, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-def parse_chat_request(body: dict[str, Any], max_n: int) -> ChatCompletionRequest:
+class CompletionRequest(_Lenient):
+    """The legacy text completion (`POST /v1/completions`)."""
+
+    model: str = Field(min_length=1)
+    prompt: str | list[str] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: int | None = Field(default=None, ge=1, le=MAX_N)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    user: str | None = None
+    logprobs: int | None = None
+    echo: bool | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+
+    # OpenAI's default for this endpoint.
+    DEFAULT_MAX_TOKENS: ClassVar[int] = 16
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_at_most_four(cls, value: str | list[str] | None) -> str | list[str] | None:
+        return _at_most_four_stops(value)
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: int | None) -> int | None:
+        if value:
+            raise ValueError("logprobs are not supported by GPU Cloud; omit it")
+        return value
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("echo is not supported by GPU Cloud; omit it")
+        return value
+
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+    def as_chat(self, prompt: str) -> ChatCompletionRequest:
+        """The same generation asked as a chat turn, for backends that only chat."""
+        return ChatCompletionRequest(
+            model=self.model,
+            messages=[Message(role="user", content=prompt)],
+            max_tokens=self.max_tokens or self.DEFAULT_MAX_TOKENS,
+            n=self.n,
+            stop=self.stop,
+            seed=self.seed,
+        )
+
+    def wants_usage_chunk(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+EMBEDDING_DIMENSIONS = 256
+
+
+class EmbeddingRequest(_Lenient):
+    model: str = Field(min_length=1)
+    input: str | list[str] = Field(min_length=1)
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1, le=EMBEDDING_DIMENSIONS)
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _at_most_2048(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and len(value) > 2048:
+            raise ValueError("at most 2048 inputs per request")
+        if isinstance(value, list) and any(not item for item in value):
+            raise ValueError("inputs may not be empty strings")
+        return value
+
+    def inputs(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+def _validated(model: type[_R], body: dict[str, Any]) -> _R:
     try:
-        request = ChatCompletionRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         raise validation_error(exc) from None
-    if request.n is not None and request.n > max_n:
+
+
+def _check_caps(n: int | None, max_tokens: int | None, max_n: int, max_tokens_cap: int, param: str) -> None:
+    if n is not None and n > max_n:
         raise InvalidRequest(f"Invalid value for 'n': at most {max_n} is supported.", param="n")
+    if max_tokens is not None and max_tokens > max_tokens_cap:
+        raise InvalidRequest(
+            f"Invalid value for '{param}': at most {max_tokens_cap} tokens per answer are supported.",
+            param=param,
+        )
+
+
+def parse_completion_request(body: dict[str, Any], max_n: int, max_tokens_cap: int) -> CompletionRequest:
+    request = _validated(CompletionRequest, body)
+    _check_caps(request.n, request.max_tokens, max_n, max_tokens_cap, "max_tokens")
+    return request
+
+
+def parse_embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
+    return _validated(EmbeddingRequest, body)
+
+
+def parse_chat_request(body: dict[str, Any], max_n: int, max_tokens_cap: int = 4096) -> ChatCompletionRequest:
+    request = _validated(ChatCompletionRequest, body)
+    param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+    _check_caps(request.n, request.token_limit(), max_n, max_tokens_cap, param)
     if request.tool_choice not in (None, "none", "auto") and not request.tools:
         raise InvalidRequest(
             "'tool_choice' is set but 'tools' is empty: pass the tools to choose from.",

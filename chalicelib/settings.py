@@ -96,7 +96,7 @@ def get_settings() -> Settings:
         default_max_tokens=_int("DEFAULT_MAX_TOKENS", 256),
         queue_max_receives=_int("QUEUE_MAX_RECEIVES", 3),
         request_log_retention_days=_int("REQUEST_LOG_RETENTION_DAYS", 30),
-        default_models=_csv("DEFAULT_MODELS", "gpt-3.5-turbo"),
+        default_models=_csv("DEFAULT_MODELS", "gpt-3.5-turbo,text-embedding-3-small"),
         rollup_schedule=_str("ROLLUP_SCHEDULE", "cron(15 0 * * ? *)"),
         debug=_str("GPUCLOUD_DEBUG", "false").lower() in {"1", "true", "yes"},
     )

@@ -21,6 +21,8 @@ from chalicelib.responses import SYSTEM_FINGERPRINT
 from chalicelib.tokens import split_pieces
 
 STREAM_TTL_SECONDS = 300
+CHAT_CHUNK = "chat.completion.chunk"
+TEXT_CHUNK = "text_completion"
 # Deltas are written in pipelined groups: one Redis round trip per group.
 FLUSH_EVERY_PIECES = 16
 
@@ -77,47 +79,76 @@ def read_deltas(client: redis.Redis, job_id: str) -> dict[int, list[str]]:
     return deltas
 
 
-def _chunk(completion: dict[str, Any], choices: list[dict[str, Any]], include_usage: bool) -> dict[str, Any]:
+def _chunk(
+    completion: dict[str, Any], choices: list[dict[str, Any]], include_usage: bool, object_type: str
+) -> dict[str, Any]:
     chunk: dict[str, Any] = {
         "id": completion["id"],
-        "object": "chat.completion.chunk",
+        "object": object_type,
         "created": completion["created"],
         "model": completion["model"],
-        "system_fingerprint": completion.get("system_fingerprint", SYSTEM_FINGERPRINT),
         "choices": choices,
     }
+    if object_type == CHAT_CHUNK:
+        chunk["system_fingerprint"] = completion.get("system_fingerprint", SYSTEM_FINGERPRINT)
     if include_usage:
         chunk["usage"] = None
     return chunk
 
 
-def _choice_delta(index: int, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+def _pieces(text: str, index: int, deltas: dict[int, list[str]] | None) -> list[str]:
+    """The streamed pieces if they add up to the stored answer, else the answer cut anew."""
+    pieces = (deltas or {}).get(index)
+    if pieces is None or "".join(pieces) != text:
+        return split_pieces(text)
+    return pieces
 
 
-def sse_body(completion: dict[str, Any], deltas: dict[int, list[str]] | None, include_usage: bool) -> str:
-    """The SSE body of a finished chat completion."""
-    events: list[dict[str, Any]] = []
-    for choice in completion["choices"]:
-        index = choice["index"]
-        message = choice["message"]
-        events.append(
-            _chunk(completion, [_choice_delta(index, {"role": "assistant", "content": ""})], include_usage)
-        )
-        if message.get("tool_calls"):
-            calls = [{"index": n, **call} for n, call in enumerate(message["tool_calls"])]
-            events.append(_chunk(completion, [_choice_delta(index, {"tool_calls": calls})], include_usage))
-        content = message.get("content") or ""
-        pieces = (deltas or {}).get(index)
-        if pieces is None or "".join(pieces) != content:
-            pieces = split_pieces(content)
-        for piece in pieces:
-            events.append(_chunk(completion, [_choice_delta(index, {"content": piece})], include_usage))
-        events.append(_chunk(completion, [_choice_delta(index, {}, choice["finish_reason"])], include_usage))
+def _sse(
+    events: list[dict[str, Any]], completion: dict[str, Any], include_usage: bool, object_type: str
+) -> str:
     if include_usage:
-        final = _chunk(completion, [], include_usage=False)
+        final = _chunk(completion, [], False, object_type)
         final["usage"] = completion["usage"]
         events.append(final)
     lines = [f"data: {json.dumps(event, separators=(',', ':'))}\n\n" for event in events]
     lines.append("data: [DONE]\n\n")
     return "".join(lines)
+
+
+def sse_body(completion: dict[str, Any], deltas: dict[int, list[str]] | None, include_usage: bool) -> str:
+    """The SSE body of a finished chat completion."""
+
+    def chunk(index: int, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return _chunk(completion, [choice], include_usage, CHAT_CHUNK)
+
+    events: list[dict[str, Any]] = []
+    for choice in completion["choices"]:
+        index = choice["index"]
+        message = choice["message"]
+        events.append(chunk(index, {"role": "assistant", "content": ""}))
+        if message.get("tool_calls"):
+            calls = [{"index": n, **call} for n, call in enumerate(message["tool_calls"])]
+            events.append(chunk(index, {"tool_calls": calls}))
+        for piece in _pieces(message.get("content") or "", index, deltas):
+            events.append(chunk(index, {"content": piece}))
+        events.append(chunk(index, {}, choice["finish_reason"]))
+    return _sse(events, completion, include_usage, CHAT_CHUNK)
+
+
+def text_sse_body(
+    completion: dict[str, Any], deltas: dict[int, list[str]] | None, include_usage: bool
+) -> str:
+    """The SSE body of a finished legacy text completion."""
+
+    def chunk(index: int, text: str, finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+        return _chunk(completion, [choice], include_usage, TEXT_CHUNK)
+
+    events: list[dict[str, Any]] = []
+    for choice in completion["choices"]:
+        index = choice["index"]
+        events.extend(chunk(index, piece) for piece in _pieces(choice["text"], index, deltas))
+        events.append(chunk(index, "", choice["finish_reason"]))
+    return _sse(events, completion, include_usage, TEXT_CHUNK)

@@ -21,11 +21,10 @@ import redis
 from chalicelib import jobs
 from chalicelib.backends import backend_for
 from chalicelib.deployment_admin import PROVISION_KIND, provision
+from chalicelib.inference import CHAT, perform
 from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, running_key
 from chalicelib.models import utcnow
-from chalicelib.openai_schema import ChatCompletionRequest
 from chalicelib.ratelimit import Settlement
-from chalicelib.responses import chat_completion_body
 from chalicelib.services import Services
 from chalicelib.streaming import DeltaWriter
 from chalicelib.usage import JobOutcome, commit_outcomes
@@ -57,10 +56,17 @@ def run_job(message: dict[str, Any], services: Services, deltas: DeltaWriter | N
     """
     created_at = datetime.fromisoformat(message["created_at"])
     started_at = utcnow()
-    request = ChatCompletionRequest.model_validate(message["request"])
     backend = backend_for(message["backend"], message.get("backend_config") or {}, services)
     began = time.perf_counter()
-    generation = backend.chat(request, on_delta=deltas)
+    answer = perform(
+        message.get("kind", CHAT),
+        message["request"],
+        backend,
+        message["job_id"],
+        message["model"],
+        int(created_at.timestamp()),
+        deltas,
+    )
     if deltas is not None:
         deltas.flush()
     model_ms = int((time.perf_counter() - began) * 1000)
@@ -73,11 +79,9 @@ def run_job(message: dict[str, Any], services: Services, deltas: DeltaWriter | N
         status=SUCCEEDED,
         created_at=created_at,
         finished_at=finished_at,
-        result=chat_completion_body(
-            message["job_id"], message["model"], int(created_at.timestamp()), generation
-        ),
-        prompt_tokens=generation.prompt_tokens,
-        completion_tokens=generation.completion_tokens,
+        result=answer.body,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
         queue_ms=max(int((started_at - created_at).total_seconds() * 1000), 0),
         model_ms=model_ms,
     )

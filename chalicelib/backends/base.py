@@ -28,8 +28,16 @@ class Generation:
     completion_tokens: int
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
 class ModelBackend(Protocol):
     name: str
+
+    def embed(self, inputs: list[str], dimensions: int) -> Embeddings: ...
 
     def chat(self, request: ChatCompletionRequest, on_delta: DeltaSink | None) -> Generation: ...
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import time
 from typing import Any
 
-from chalicelib.backends.base import Choice, DeltaSink, Generation
+from chalicelib.backends.base import Choice, DeltaSink, Embeddings, Generation
 from chalicelib.openai_schema import ChatCompletionRequest
 from chalicelib.tokens import count_tokens, prompt_tokens, split_pieces
 
@@ -98,6 +99,16 @@ class SimulatedBackend:
 
     def check(self) -> None:
         """Always ready: there is no model to load."""
+
+    def embed(self, inputs: list[str], dimensions: int) -> Embeddings:
+        """Deterministic unit-length vectors: the same text, the same vector."""
+        vectors = []
+        for text in inputs:
+            rng = random.Random(hashlib.sha256(text.encode()).digest())
+            raw = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+            norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+            vectors.append([v / norm for v in raw])
+        return Embeddings(vectors=vectors, prompt_tokens=sum(count_tokens(t) for t in inputs))
 
     def chat(self, request: ChatCompletionRequest, on_delta: DeltaSink | None) -> Generation:
         if any(FAILURE_TRIGGER in m.text() for m in request.messages):

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from chalicelib.backends.base import Choice, DeltaSink, Generation
+from chalicelib.backends.base import Choice, DeltaSink, Embeddings, Generation
 from chalicelib.openai_schema import ChatCompletionRequest
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -59,6 +59,15 @@ class UpstreamBackend:
         listed = {m.get("id") for m in response.json().get("data", [])}
         if self.model and listed and self.model not in listed:
             raise UpstreamError(f"the upstream does not serve the model '{self.model}'")
+
+    def embed(self, inputs: list[str], dimensions: int) -> Embeddings:
+        body: dict[str, Any] = {"model": self.model, "input": inputs, "encoding_format": "float"}
+        answer = self._send("POST", "embeddings", body).json()
+        rows = sorted(answer.get("data", []), key=lambda row: row.get("index", 0))
+        vectors = [list(row["embedding"])[:dimensions] for row in rows]
+        return Embeddings(
+            vectors=vectors, prompt_tokens=int((answer.get("usage") or {}).get("prompt_tokens", 0))
+        )
 
     def chat(self, request: ChatCompletionRequest, on_delta: DeltaSink | None) -> Generation:
         body = request.model_dump(mode="json", exclude_none=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib import chat, job_api, models_api
+from chalicelib import inference_api, job_api, models_api
+from chalicelib.inference import CHAT, EMBEDDING, TEXT
 from chalicelib.services import get_services
 
 openai_api = Blueprint(__name__)
@@ -12,7 +13,17 @@ openai_api = Blueprint(__name__)
 
 @openai_api.route("/v1/chat/completions", methods=["POST"], content_types=["application/json"])
 def chat_completions() -> Response:
-    return chat.create_chat_completion(openai_api.current_request, get_services())
+    return inference_api.create(CHAT, openai_api.current_request, get_services())
+
+
+@openai_api.route("/v1/completions", methods=["POST"], content_types=["application/json"])
+def completions() -> Response:
+    return inference_api.create(TEXT, openai_api.current_request, get_services())
+
+
+@openai_api.route("/v1/embeddings", methods=["POST"], content_types=["application/json"])
+def embeddings() -> Response:
+    return inference_api.create(EMBEDDING, openai_api.current_request, get_services())
 
 
 @openai_api.route("/v1/models", methods=["GET"])

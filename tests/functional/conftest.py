@@ -36,7 +36,7 @@ def aws() -> Iterator[dict[str, str]]:
         from chalicelib.services import reset_services
 
         reset_services()
-        ensure_default_deployments(("gpt-3.5-turbo",))
+        ensure_default_deployments(("gpt-3.5-turbo", "text-embedding-3-small"))
         yield outputs
         reset_services()
 

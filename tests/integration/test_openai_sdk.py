@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -127,3 +128,67 @@ def test_streaming_with_the_sdk_matches_the_plain_answer(
     )
     assert all(c.usage is None for c in no_usage)
     assert no_usage[-1].choices[0].finish_reason == "stop"
+
+
+def test_embeddings_are_deterministic_unit_vectors(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    client = sdk(stack, new_key["key"])
+    # The SDK asks for base64 by default and decodes it itself.
+    first = client.embeddings.create(model="text-embedding-3-small", input=["queues", "keys"])
+    again = client.embeddings.create(model="text-embedding-3-small", input="queues", encoding_format="float")
+    assert [d.index for d in first.data] == [0, 1]
+    vector = first.data[0].embedding
+    assert len(vector) == 256
+    assert abs(sum(v * v for v in vector) - 1.0) < 1e-4
+    assert vector == pytest.approx(again.data[0].embedding, abs=1e-6)
+    assert first.data[0].embedding != first.data[1].embedding
+    assert first.usage.prompt_tokens == first.usage.total_tokens == 2
+    small = client.embeddings.create(model="text-embedding-3-small", input="x", dimensions=8)
+    assert len(small.data[0].embedding) == 8
+
+
+def test_legacy_completions_plain_and_streamed(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    client = sdk(stack, new_key["key"])
+    plain = client.completions.create(model="gpt-3.5-turbo", prompt="Once upon a time", seed=3, max_tokens=5)
+    assert plain.object == "text_completion"
+    assert plain.choices[0].finish_reason == "length"
+    assert plain.usage is not None and plain.usage.completion_tokens == 5
+    streamed = list(
+        client.completions.create(
+            model="gpt-3.5-turbo", prompt="Once upon a time", seed=3, max_tokens=5, stream=True
+        )
+    )
+    assert "".join(c.choices[0].text for c in streamed) == plain.choices[0].text
+    assert streamed[-1].choices[0].finish_reason == "length"
+    two = client.completions.create(model="gpt-3.5-turbo", prompt=["a", "b"], n=2, max_tokens=3)
+    assert sorted(c.index for c in two.choices) == [0, 1, 2, 3]
+
+
+def test_json_mode_and_required_tools_through_the_sdk(stack: RunningStack, new_key: dict[str, Any]) -> None:
+    client = sdk(stack, new_key["key"])
+    as_json = client.chat.completions.create(
+        model="gpt-3.5-turbo", messages=MESSAGES, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(as_json.choices[0].message.content or ""), dict)
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup_order",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"order_id": {"type": "integer", "minimum": 1}},
+                    "required": ["order_id"],
+                },
+            },
+        }
+    ]
+    called = client.chat.completions.create(
+        model="gpt-3.5-turbo", messages=MESSAGES, tools=tools, tool_choice="required"
+    )
+    choice = called.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls is not None
+    call = choice.message.tool_calls[0]
+    assert call.type == "function"
+    assert call.function.name == "lookup_order"
+    assert json.loads(call.function.arguments)["order_id"] >= 1
