@@ -50,11 +50,14 @@ def main() -> int:
     region = os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_REGION", region)
     stoppers: list[Callable[[], None]] = []
+    child_pids: list[int] = []
 
     if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("LOCAL_AWS") == "real":
         log.info("using AWS at %s", os.environ.get("AWS_ENDPOINT_URL", "your account"))
     else:
         moto = emulator.MotoServer().start()
+        if moto.process is not None:
+            child_pids.append(moto.process.pid)
         stoppers.append(moto.stop)
         os.environ["AWS_ENDPOINT_URL"] = moto.url
         # moto accepts any credentials; these keep boto3 from finding real ones.
@@ -110,6 +113,7 @@ def main() -> int:
             "database_url": database_url,
             "workers": workers,
             "pid": os.getpid(),
+            "child_pids": child_pids + [p.pid for p in processes],
         }
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
