@@ -7,7 +7,7 @@ PORT    ?= 8000
 WORKERS ?= 2
 DAY     ?=
 
-.PHONY: install run test lint unit package bench rollup clean
+.PHONY: install run test lint unit package bench rollup dlq redrive clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "GPU Cloud needs Python 3.11+"'
@@ -40,6 +40,12 @@ bench: install
 
 rollup: install
 	$(BIN)/python -m infra.local.rollup_cli $(DAY)
+
+dlq: install
+	$(BIN)/python -m infra.local.dlq_cli list
+
+redrive: install
+	$(BIN)/python -m infra.local.dlq_cli redrive
 
 clean:
 	rm -rf $(VENV) build .local .pytest_cache .mypy_cache .ruff_cache

@@ -64,6 +64,7 @@ def submit(
     job = JobRecord(
         job_id=new_job_id(),
         key_id=api_key.id,
+        key_hash=api_key.key_hash,
         day=now.strftime("%Y-%m-%d"),
         kind=kind,
         model=deployment.name,

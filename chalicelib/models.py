@@ -109,6 +109,8 @@ class JobRecord(Model):
 
     job_id = UnicodeAttribute(hash_key=True)
     key_id = UnicodeAttribute()
+    # Which ApiKeyRecord to meter against (the SHA-256, never the key).
+    key_hash = UnicodeAttribute(null=True)
     day = UnicodeAttribute()
     by_key = JobsByKey()
     by_day = JobsByDay()

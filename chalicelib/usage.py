@@ -59,9 +59,16 @@ class JobOutcome:
     completion_tokens: int = 0
     queue_ms: int = 0
     model_ms: int = 0
+    # A redrive takes a failure back (-1) before the job runs again; the
+    # job must then be in `from_statuses` for the change to apply.
+    sign: int = 1
+    from_statuses: tuple[str, ...] = ("queued", "running")
+    recorded_latency_ms: int | None = None
 
     @property
     def latency_ms(self) -> int:
+        if self.recorded_latency_ms is not None:
+            return self.recorded_latency_ms
         return max(int((self.finished_at - self.created_at).total_seconds() * 1000), 0)
 
     @property
@@ -99,15 +106,24 @@ class _CounterDelta:
     buckets: dict[int, int] = field(default_factory=lambda: defaultdict(int))
 
     def add(self, outcome: JobOutcome) -> None:
-        self.requests += 1
-        self.errors += int(outcome.is_error)
-        self.prompt_tokens += outcome.prompt_tokens
-        self.completion_tokens += outcome.completion_tokens
-        self.latency_ms_sum += outcome.latency_ms
-        self.buckets[latency_bucket(outcome.latency_ms)] += 1
+        sign = outcome.sign
+        self.requests += sign
+        self.errors += sign * int(outcome.is_error)
+        self.prompt_tokens += sign * outcome.prompt_tokens
+        self.completion_tokens += sign * outcome.completion_tokens
+        self.latency_ms_sum += sign * outcome.latency_ms
+        self.buckets[latency_bucket(outcome.latency_ms)] += sign
 
 
 def _job_actions(outcome: JobOutcome) -> list[Action]:
+    if outcome.sign < 0:
+        return [
+            JobRecord.status.set("queued"),
+            JobRecord.error_code.remove(),
+            JobRecord.error_message.remove(),
+            JobRecord.finished_at.remove(),
+            JobRecord.latency_ms.remove(),
+        ]
     actions: list[Action] = [
         JobRecord.status.set(outcome.status),
         JobRecord.finished_at.set(outcome.finished_at),
@@ -132,16 +148,17 @@ def _write_transaction(connection: Connection, outcomes: list[JobOutcome], shard
     for outcome in outcomes:
         counters[(hour_of(outcome.created_at), outcome.key_id, outcome.model)].add(outcome)
         key_totals[outcome.key_hash].add(outcome)
-        last_used[outcome.key_hash] = max(
-            last_used.get(outcome.key_hash, outcome.finished_at), outcome.finished_at
-        )
+        if outcome.sign > 0:
+            last_used[outcome.key_hash] = max(
+                last_used.get(outcome.key_hash, outcome.finished_at), outcome.finished_at
+            )
     with TransactWrite(connection=connection) as transaction:
         # Jobs first: cancellation reasons come back in item order.
         for outcome in outcomes:
             transaction.update(
                 JobRecord(job_id=outcome.job_id),
                 actions=_job_actions(outcome),
-                condition=JobRecord.status.is_in("queued", "running"),
+                condition=JobRecord.status.is_in(*outcome.from_statuses),
             )
         for (hour, key_id, model), delta in counters.items():
             actions: list[Action] = [
@@ -167,8 +184,8 @@ def _write_transaction(connection: Connection, outcomes: list[JobOutcome], shard
                     ApiKeyRecord.request_count.add(delta.requests),
                     ApiKeyRecord.prompt_tokens.add(delta.prompt_tokens),
                     ApiKeyRecord.completion_tokens.add(delta.completion_tokens),
-                    ApiKeyRecord.last_used_at.set(last_used[key_hash]),
-                ],
+                ]
+                + ([ApiKeyRecord.last_used_at.set(last_used[key_hash])] if key_hash in last_used else []),
                 # Never create a phantom key row for a key that is gone.
                 condition=ApiKeyRecord.key_hash.exists(),
             )

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib import admin, deployment_admin
+from chalicelib import admin, deployment_admin, dlq
 from chalicelib.services import get_services
 
 admin_api = Blueprint(__name__)
@@ -61,3 +61,13 @@ def update_deployment(name: str) -> dict[str, Any]:
 @admin_api.route("/api/deployments/{name}", methods=["DELETE"])
 def delete_deployment(name: str) -> dict[str, Any]:
     return deployment_admin.delete_deployment(name, get_services())
+
+
+@admin_api.route("/api/dlq", methods=["GET"])
+def list_dead_letters() -> dict[str, Any]:
+    return dlq.list_dead_letters(get_services())
+
+
+@admin_api.route("/api/dlq/redrive", methods=["POST"])
+def redrive_dead_letters() -> dict[str, Any]:
+    return dlq.redrive(get_services())

@@ -1,0 +1,79 @@
+"""A job that keeps failing lands in the DLQ; after a fix, a redrive completes it once."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from chalice.test import Client
+
+from chalicelib.models import UsageCounterRecord
+from tests.functional.conftest import ADMIN, create_key
+from tests.functional.test_deployments import create, settled
+from tests.upstream_server import UpstreamServer
+
+
+def wait_for(predicate: Any, timeout: float = 20) -> Any:
+    """Re-check a condition until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def counters(key_id: str) -> tuple[int, int]:
+    rows = [c for c in UsageCounterRecord.scan() if c.key_model.startswith(key_id + "#")]
+    return sum(int(c.requests) for c in rows), sum(int(c.errors) for c in rows)
+
+
+def test_dead_letter_is_listed_and_redriven_after_the_fix(client: Client, workers: Any) -> None:
+    key = create_key(client)
+    name = f"flaky-{uuid.uuid4().hex[:6]}"
+    with UpstreamServer(mode="error") as upstream:
+        create(
+            client,
+            {
+                "name": name,
+                "backend": "openai",
+                "config": {"base_url": upstream.url, "model": "up-model", "max_retries": 0},
+            },
+        )
+        assert settled(client, name)["status"] == "running"
+        # GIVEN an async job the upstream keeps failing
+        job_id = client.http.post(
+            "/v1/chat/completions",
+            headers={
+                "Authorization": f"Bearer {key['key']}",
+                "Content-Type": "application/json",
+                "X-GPUCloud-Async": "1",
+            },
+            body=json.dumps({"model": name, "messages": [{"role": "user", "content": "hi"}]}),
+        ).json_body["id"]
+        job_url = f"/v1/jobs/{job_id}"
+        auth = {"Authorization": f"Bearer {key['key']}"}
+
+        def dead_letter() -> Any:
+            listed = client.http.get("/api/dlq", headers=ADMIN).json_body["data"]
+            return next((d for d in listed if d["job_id"] == job_id), None)
+
+        # THEN it ends failed with the reason, counted once as an error, and lands in the DLQ
+        letter = wait_for(dead_letter)
+        assert letter is not None, "the job never reached the DLQ"
+        assert letter["job_status"] == "failed" and "HTTP 500" in letter["error_message"]
+        assert client.http.get(job_url, headers=auth).json_body["status"] == "failed"
+        assert counters(key["id"]) == (1, 1)
+        # WHEN the upstream is fixed and the operator redrives the DLQ
+        upstream.mode = "ok"
+        redriven = client.http.post("/api/dlq/redrive", headers=ADMIN).json_body
+        assert job_id in [r["job_id"] for r in redriven["data"]]
+        # THEN the job completes, and is metered once, as a success
+        done = wait_for(lambda: client.http.get(job_url, headers=auth).json_body["status"] == "succeeded")
+        assert done
+        assert counters(key["id"]) == (1, 0)
+        totals = client.http.get(f"/api/keys/{key['id']}", headers=ADMIN).json_body
+        assert totals["request_count"] == 1 and totals["prompt_tokens"] == 7
+        assert dead_letter() is None
