@@ -55,9 +55,10 @@ OUTPUT = ROOT / "test-output"
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
+    # Per test process, so that two test runs on one machine never share a stack's files.
     running = start_stack(
-        TEST_STATE / "stack",
-        OUTPUT / "stack.log",
+        TEST_STATE / f"stack-{os.getpid()}",
+        OUTPUT / f"stack-{os.getpid()}.log",
         LOCAL_VISIBILITY_TIMEOUT="2",
         QUEUE_MAX_RECEIVES="2",
         RESULT_TIMEOUT_SECONDS="20",

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from chalice.app import Chalice
 from chalice.local import LambdaContext, LambdaEventConverter, LocalChalice, RouteMatcher
 
-log = logging.getLogger("gpucloud.gateway")
+log = logging.getLogger(__name__)
 
 DASHBOARD_PREFIX = "/dashboard/"
 
@@ -114,7 +114,10 @@ def make_handler(gateway: ApiGatewayEmulator, dashboard_dir: Path) -> type[BaseH
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                log.info("client went away before its answer was sent")
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 

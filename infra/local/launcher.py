@@ -75,7 +75,7 @@ def start_stack(state_dir: Path, log_path: Path, timeout: float = 90, **env: str
     )
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
-    sink = log_path.open("a")
+    sink = log_path.open("w")
     threading.Thread(target=_pump, args=(process.stdout, sink, lines), daemon=True).start()
     deadline = time.monotonic() + timeout
     while True:

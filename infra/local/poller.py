@@ -16,10 +16,11 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from typing import Any
 
-log = logging.getLogger("gpucloud.poller")
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 10
 LONG_POLL_SECONDS = 1
@@ -106,12 +107,38 @@ def run_poller(index: int, stop: Any) -> None:
             stop.wait(0.5)
 
 
-def start_pollers(count: int) -> tuple[list[Any], Any]:
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    processes = []
-    for index in range(count):
-        process = context.Process(target=run_poller, args=(index, stop), name=f"poller-{index}", daemon=True)
+class PollerPool:
+    """N poller processes, replaced when one dies, as Lambda starts new instances."""
+
+    def __init__(self, count: int) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
+        self._processes: list[Any] = [self._spawn(index) for index in range(count)]
+        self._supervisor = threading.Thread(target=self._supervise, name="poller-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _spawn(self, index: int) -> Any:
+        process = self._context.Process(
+            target=run_poller, args=(index, self._stop), name=f"poller-{index}", daemon=True
+        )
         process.start()
-        processes.append(process)
-    return processes, stop
+        return process
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.5):
+            for index, process in enumerate(self._processes):
+                if not process.is_alive() and not self._stop.is_set():
+                    log.warning("poller-%d exited (%s); starting a new one", index, process.exitcode)
+                    self._processes[index] = self._spawn(index)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._processes]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._supervisor.join(timeout=2)
+        for process in self._processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-log = logging.getLogger("gpucloud.stack")
+log = logging.getLogger(__name__)
 
 
 def _admin_token(state_dir: Path) -> str:
@@ -100,8 +100,8 @@ def main() -> int:
         port = server.server_address[1]
         threading.Thread(target=server.serve_forever, name="gateway", daemon=True).start()
         stoppers.append(server.shutdown)
-        processes, stop_pollers = poller.start_pollers(workers)
-        stoppers.append(lambda: _stop_processes(processes, stop_pollers))
+        pollers = poller.PollerPool(workers)
+        stoppers.append(pollers.stop)
 
         api_url = f"http://{host}:{port}"
         state = {
@@ -113,7 +113,7 @@ def main() -> int:
             "database_url": database_url,
             "workers": workers,
             "pid": os.getpid(),
-            "child_pids": child_pids + [p.pid for p in processes],
+            "child_pids": child_pids + pollers.pids,
         }
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
@@ -144,14 +144,6 @@ def _wait_for_signal() -> None:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     stopped.wait()
-
-
-def _stop_processes(processes: list[Any], stop: Any) -> None:
-    stop.set()
-    for process in processes:
-        process.join(timeout=5)
-        if process.is_alive():
-            process.terminate()
 
 
 if __name__ == "__main__":
