@@ -31,6 +31,10 @@ def utcnow() -> datetime:
 class _Meta:
     region = _settings.region
     host = _settings.aws_endpoint_url
+    # A store that is away must turn into a quick 503, not a hung request.
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 10
+    max_retry_attempts = 2
 
 
 class ApiKeyById(GlobalSecondaryIndex["ApiKeyRecord"]):

@@ -52,8 +52,12 @@ def start_stack(state_dir: Path, log_path: Path, timeout: float = 90, **env: str
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     admin_token = env.pop("ADMIN_TOKEN", "stack-admin-token")
+    inherited = dict(os.environ)
+    # The stack picks its own emulator and table names unless the caller says otherwise.
+    for name in ("AWS_ENDPOINT_URL", "JOBS_QUEUE_URL", "JOBS_DLQ_URL", "DATABASE_URL"):
+        inherited.pop(name, None)
     child_env = {
-        **os.environ,
+        **inherited,
         "PORT": "0",
         "WORKERS": "2",
         "GPUCLOUD_STATE_DIR": str(state_dir),
@@ -62,9 +66,6 @@ def start_stack(state_dir: Path, log_path: Path, timeout: float = 90, **env: str
         "PYTHONUNBUFFERED": "1",
         **env,
     }
-    # The stack picks its own emulator and table names.
-    for name in ("AWS_ENDPOINT_URL", "JOBS_QUEUE_URL", "JOBS_DLQ_URL", "DATABASE_URL"):
-        child_env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local"],
         cwd=ROOT,

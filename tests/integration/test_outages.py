@@ -1,0 +1,119 @@
+"""Redis and the AWS emulator go away during traffic and come back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.emulator import MotoServer
+from infra.local.launcher import RunningStack, start_stack
+from tests.conftest import OUTPUT, TEST_STATE
+from tests.outages import OwnRedis, TcpProxy
+
+CHAT = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "still there?"}]}
+
+
+@pytest.fixture(scope="module")
+def fragile() -> Iterator[tuple[RunningStack, OwnRedis, TcpProxy]]:
+    """A stack whose Redis and AWS endpoint the test can take away."""
+    redis_server = OwnRedis().start()
+    moto = MotoServer().start()
+    proxy = TcpProxy(moto.port).open()
+    stack = start_stack(
+        TEST_STATE / "fragile",
+        OUTPUT / "fragile.log",
+        REDIS_URL=redis_server.url,
+        AWS_ENDPOINT_URL=proxy.url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        LOCAL_STACK_NAME="gpucloud",
+        RESULT_TIMEOUT_SECONDS="10",
+        # No in-process key cache: an outage must reach storage on the next request.
+        KEY_CACHE_SECONDS="0",
+    )
+    yield stack, redis_server, proxy
+    stack.stop()
+    proxy.cut()
+    moto.stop()
+    redis_server.stop()
+
+
+def _key(stack: RunningStack) -> str:
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    created = httpx.post(f"{stack.api_url}/api/keys", headers=admin, json={"name": "outage"}, timeout=30)
+    key: str = created.json()["key"]
+    return key
+
+
+def _chat(stack: RunningStack, key: str, **extra: Any) -> httpx.Response:
+    return httpx.post(
+        f"{stack.base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={**CHAT, **extra},
+        timeout=30,
+    )
+
+
+def test_redis_outage_fails_open_reports_it_and_recovers(
+    fragile: tuple[RunningStack, OwnRedis, TcpProxy],
+) -> None:
+    stack, redis_server, _ = fragile
+    key = _key(stack)
+    assert _chat(stack, key).status_code == 200
+    # WHEN Redis stops
+    redis_server.stop()
+    try:
+        health = httpx.get(f"{stack.api_url}/health", timeout=30)
+        assert health.status_code == 503 and health.json()["checks"]["redis"]["status"] == "down"
+        # THEN requests are still served (limits fail open; waiters read DynamoDB), in time
+        began = time.monotonic()
+        answer = _chat(stack, key)
+        assert answer.status_code == 200, answer.text
+        assert time.monotonic() - began < 10
+        assert "x-ratelimit-limit-requests" not in answer.headers
+        streamed = _chat(stack, key, stream=True)
+        assert streamed.status_code == 200 and streamed.text.endswith("data: [DONE]\n\n")
+    finally:
+        redis_server.start()
+    # AND once it is back, everything recovers without a restart
+    assert httpx.get(f"{stack.api_url}/health", timeout=30).status_code == 200
+    back = _chat(stack, key)
+    assert back.status_code == 200 and back.headers["x-ratelimit-limit-requests"] == "100"
+
+
+def test_emulator_outage_is_a_fast_503_and_traffic_recovers(
+    fragile: tuple[RunningStack, OwnRedis, TcpProxy],
+) -> None:
+    stack, _, proxy = fragile
+    key = _key(stack)
+    assert _chat(stack, key).status_code == 200
+    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+    before = httpx.get(f"{stack.api_url}/api/keys", headers=admin).json()["data"]
+    # WHEN the SQS/DynamoDB endpoint becomes unreachable
+    proxy.cut()
+    try:
+        began = time.monotonic()
+        refused = _chat(stack, key)
+        elapsed = time.monotonic() - began
+        # THEN the client gets a quick 503 in OpenAI's shape
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "service_unavailable"
+        assert elapsed < 8, f"took {elapsed:.1f}s"
+        assert (
+            httpx.get(f"{stack.api_url}/health", timeout=30).json()["checks"]["dynamodb"]["status"] == "down"
+        )
+    finally:
+        proxy.open()
+    # AND traffic recovers without a restart, with no half-written job left behind
+    deadline = time.monotonic() + 20
+    while (answer := _chat(stack, key)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert answer.status_code == 200
+    after = httpx.get(f"{stack.api_url}/api/keys", headers=admin).json()["data"]
+    mine = next(k for k in after if k["name"] == "outage" and k["request_count"] >= 2)
+    assert mine["request_count"] == 2  # the refused request was never queued nor counted
+    assert len(after) == len(before)
