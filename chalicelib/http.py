@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice.app import Request, Response
+from chalice.app import CORSConfig, Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.errors import (
@@ -24,6 +24,23 @@ from chalicelib.settings import get_settings
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/api/"
+
+
+def admin_cors() -> CORSConfig | None:
+    """CORS for the dashboard's own origin only (CORS_ALLOW_ORIGIN), never `*`.
+
+    Served by the local stack, the dashboard shares the API's origin and needs
+    none; from S3 or CloudFront, set CORS_ALLOW_ORIGIN to its URL.
+    """
+    origin = get_settings().cors_allow_origin
+    if not origin:
+        return None
+    return CORSConfig(
+        allow_origin=origin,
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+        expose_headers=["x-gpucloud-job-id"],
+    )
 
 
 def require_admin(authorization: str | None, admin_token: str) -> None:
