@@ -52,6 +52,20 @@ class Ledger:
             self.errors[kind] += 1
 
 
+def worker_pids(stack_pid: int) -> list[int]:
+    """The stack's poller processes now (a poller that died was replaced)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == stack_pid and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -164,9 +178,10 @@ def soak(stack: RunningStack, seconds: float, clients: int, keys: int) -> dict[s
         ).json()
         for n in range(keys)
     ]
-    pids = {"api": int(stack.state["pid"])}  # type: ignore[call-overload]
-    for n, pid in enumerate(stack.state["child_pids"][1:]):  # type: ignore[index]
-        pids[f"worker-{n}"] = int(pid)
+    api_pid = int(stack.state["pid"])  # type: ignore[call-overload]
+    pids = {"api": api_pid}
+    for n, pid in enumerate(worker_pids(api_pid)):
+        pids[f"worker-{n}"] = pid
     ledger = Ledger()
     # Warm up (on a key of its own, left out of the audit) so the start RSS is
     # a running process's, not a fresh one's.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from chalice.app import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,14 +15,17 @@ from chalicelib.services import Services
 
 
 class _KeyFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strip before the length checks: a name of spaces is no name.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     expires_at: datetime | None = None
     rate_limit_rpm: int | None = Field(default=None, ge=1, le=1_000_000)
     rate_limit_tpm: int | None = Field(default=None, ge=1, le=1_000_000_000)
-    monthly_token_quota: int | None = Field(default=None, ge=0)
-    allowed_models: list[str] | None = Field(default=None, max_length=100)
+    monthly_token_quota: int | None = Field(default=None, ge=0, le=10**15)
+    allowed_models: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, max_length=100
+    )
 
     @field_validator("name")
     @classmethod
@@ -38,7 +41,10 @@ class _KeyFields(BaseModel):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the date is out of range") from None
 
 
 _Spec = TypeVar("_Spec", bound=_KeyFields)

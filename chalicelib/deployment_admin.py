@@ -32,7 +32,8 @@ PROVISIONING = "provisioning"
 STOPPED = "stopped"
 FAILED = "failed"
 PROVISION_KIND = "deployment.provision"
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+# No "/": a model id is one URL path segment (GET /v1/models/{id}).
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
 class SimulatedSettings(BaseModel):

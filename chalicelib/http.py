@@ -93,12 +93,17 @@ def edge_middleware(event: Request, get_response: Callable[[Request], Response])
             require_admin(event.headers.get("authorization"), get_settings().admin_token)
         response = get_response(event)
     except GpuCloudError as exc:
-        headers: dict[str, str | list[str]] = {**exc.headers}
+        headers: dict[str, str | list[str]] = {**exc.headers, "Content-Type": "application/json"}
         return Response(body=exc.body(), status_code=exc.status, headers=headers)
     except Exception:  # noqa: BLE001 - the client gets a clean 500, the log the trace
         log.exception("unhandled error on %s %s", event.method, event.path)
         error = _server_error()
-        return Response(body=error.body(), status_code=error.status)
+        return Response(
+            body=error.body(), status_code=error.status, headers={"Content-Type": "application/json"}
+        )
+    if not any(name.lower() == "content-type" for name in response.headers):
+        # API Gateway would default it; say it ourselves, whatever the front.
+        response.headers["Content-Type"] = "application/json"
     if response.status_code >= 400:
         shaped = openai_shape_of_chalice_error(response.status_code, response.body)
         if shaped is not None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice.app import Request, Response
 
 from chalicelib.admission import answer
 from chalicelib.deployments import model_object, resolve, running_deployments
+from chalicelib.errors import ModelNotFound
+from chalicelib.keys import ApiKey
 from chalicelib.services import Services
 
 
@@ -25,4 +29,11 @@ def list_models(request: Request, services: Services) -> Response:
 
 
 def get_model(request: Request, services: Services, model_id: str) -> Response:
-    return answer(request, services, lambda _key: model_object(resolve(model_id, services.deployment_cache)))
+    def read(api_key: ApiKey) -> dict[str, Any]:
+        if api_key.allowed_models is not None and model_id not in api_key.allowed_models:
+            raise ModelNotFound(
+                f"The model '{model_id}' does not exist or this key may not use it.", param="model"
+            )
+        return model_object(resolve(model_id, services.deployment_cache))
+
+    return answer(request, services, read)

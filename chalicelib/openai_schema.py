@@ -124,9 +124,11 @@ class ChatCompletionRequest(_Lenient):
         return value
 
     def stop_sequences(self) -> list[str]:
+        # An empty stop sequence would match everywhere: it is ignored.
         if self.stop is None:
             return []
-        return [self.stop] if isinstance(self.stop, str) else [s for s in self.stop if s]
+        stops = [self.stop] if isinstance(self.stop, str) else self.stop
+        return [s for s in stops if s]
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -170,6 +172,8 @@ def parse_json_body(raw: bytes | str | None, max_bytes: int) -> dict[str, Any]:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply to be a valid request.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(
             f"The request body is not valid JSON ({exc.__class__.__name__}): check quoting and commas."
@@ -288,10 +292,27 @@ def parse_embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
     return _validated(EmbeddingRequest, body)
 
 
+def _check_json_schema(schema: dict[str, Any] | None, param: str) -> None:
+    """A tool's parameters must be a JSON Schema, as OpenAI requires."""
+    if schema is None:
+        return
+    import jsonschema  # only requests with tools pay for it
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "the top level"
+        raise InvalidRequest(
+            f"Invalid schema for '{param}': {exc.message} (at {where}).", param=param
+        ) from None
+
+
 def parse_chat_request(body: dict[str, Any], max_n: int, max_tokens_cap: int = 4096) -> ChatCompletionRequest:
     request = _validated(ChatCompletionRequest, body)
     param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
     _check_caps(request.n, request.token_limit(), max_n, max_tokens_cap, param)
+    for index, tool in enumerate(request.tools or []):
+        _check_json_schema(tool.function.parameters, f"tools[{index}].function.parameters")
     if request.tool_choice not in (None, "none", "auto") and not request.tools:
         raise InvalidRequest(
             "'tool_choice' is set but 'tools' is empty: pass the tools to choose from.",

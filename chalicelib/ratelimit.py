@@ -52,15 +52,19 @@ local function gcra(key, limit, cost)
   local allow_at = new_tat - burst
   local wait = 0
   if allow_at > now then wait = allow_at - now end
-  local used = new_tat - now
-  if wait > 0 then used = tat - now end
-  local remaining = math.floor((burst - used) / interval)
-  if remaining < 0 then remaining = 0 end
-  return new_tat, wait, remaining, used, interval
+  local used_if_taken = new_tat - now
+  local used_now = tat - now
+  return new_tat, wait, used_if_taken, used_now, interval
 end
 
-local req_tat, req_wait, req_left, req_reset, req_int = gcra(KEYS[1], rpm, cost_req)
-local tok_tat, tok_wait, tok_left, tok_reset, tok_int = gcra(KEYS[2], tpm, cost_tok)
+local function left(used, interval)
+  local remaining = math.floor((60000 - used) / interval)
+  if remaining < 0 then remaining = 0 end
+  return remaining
+end
+
+local req_tat, req_wait, req_taken, req_now, req_int = gcra(KEYS[1], rpm, cost_req)
+local tok_tat, tok_wait, tok_taken, tok_now, tok_int = gcra(KEYS[2], tpm, cost_tok)
 
 local reason = 0
 local retry = 0
@@ -74,14 +78,17 @@ elseif tok_wait > 0 then
   reason, retry = 2, tok_wait
 end
 
+-- A refused request takes nothing: report the limits as they stand.
+local req_used, tok_used = req_now, tok_now
+if reason == 0 then req_used, tok_used = req_taken, tok_taken end
 if reason == 0 and (cost_req > 0 or cost_tok > 0) then
   redis.call('HSET', KEYS[1], 'tat', req_tat, 'interval', req_int)
   redis.call('PEXPIRE', KEYS[1], math.ceil(req_tat - now) + 1000)
   redis.call('HSET', KEYS[2], 'tat', tok_tat, 'interval', tok_int)
   redis.call('PEXPIRE', KEYS[2], math.ceil(tok_tat - now) + 1000)
 end
-return {reason == 0 and 1 or 0, reason, req_left, math.ceil(req_reset), tok_left,
-        math.ceil(tok_reset), math.ceil(retry), version}
+return {reason == 0 and 1 or 0, reason, left(req_used, req_int), math.ceil(req_used), left(tok_used, tok_int),
+        math.ceil(tok_used), math.ceil(retry), version}
 """
 
 # KEYS: tokens TAT, monthly quota counter; ARGV: tokens to refund, tokens used
@@ -228,7 +235,8 @@ def _refusal(
     if reason == "too_large":
         return RateLimited(
             f"Request too large: it may use {tokens} tokens (prompt + max_tokens x n), above this "
-            f"key's limit of {status.tpm} tokens per minute. Lower max_tokens or raise the limit.",
+            f"key's limit of {status.tpm} tokens per minute. Shorten the prompt, lower max_tokens or n, "
+            "or raise the key's rate_limit_tpm.",
             headers=headers,
             param="max_tokens",
         )

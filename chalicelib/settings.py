@@ -90,7 +90,9 @@ def get_settings() -> Settings:
         key_cache_seconds=_float("KEY_CACHE_SECONDS", 2.0),
         # API Gateway cuts a request at 29 s: answer 504 with the job id first.
         result_timeout_seconds=_float("RESULT_TIMEOUT_SECONDS", 25.0),
-        max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
+        # A job carries its request through SQS (256 KiB a message) and
+        # DynamoDB (400 KB an item): larger bodies are refused with 413.
+        max_body_bytes=_int("MAX_BODY_BYTES", 196_608),
         max_n=_int("MAX_N", 8),
         max_tokens_cap=_int("MAX_TOKENS_CAP", 4096),
         default_max_tokens=_int("DEFAULT_MAX_TOKENS", 256),

@@ -14,7 +14,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from chalice.app import Chalice
 from chalice.local import LambdaContext, LambdaEventConverter, LocalChalice, RouteMatcher
@@ -58,6 +58,9 @@ class ApiGatewayEmulator:
         except ValueError:
             return 404, {"Content-Type": "application/json"}, _not_found_body(method, path)
         event["requestContext"]["requestId"] = str(uuid.uuid4())
+        # API Gateway hands path parameters to the Lambda percent-decoded.
+        if event.get("pathParameters"):
+            event["pathParameters"] = {k: unquote(v) for k, v in event["pathParameters"].items()}
         context = LambdaContext("api_handler", 512, self._timeout_ms)
         response: dict[str, Any] = self.app(event, context)
         return self._decode(response)

@@ -91,6 +91,7 @@ def main() -> int:
         from chalicelib.postgres import migrate
         from chalicelib.services import get_services
         from infra.local import gateway, poller
+        from infra.local.scheduler import start_scheduler
 
         services = get_services()
         migrate(services.postgres())
@@ -102,6 +103,8 @@ def main() -> int:
         stoppers.append(server.shutdown)
         pollers = poller.PollerPool(workers)
         stoppers.append(pollers.stop)
+        # EventBridge's part: the nightly rollup, on the same schedule as on AWS.
+        stoppers.append(start_scheduler(application.rollup, services.settings.rollup_schedule))
 
         api_url = f"http://{host}:{port}"
         state = {
