@@ -220,10 +220,35 @@ def roll_up_days(days: list[date], connect: ConnectionFactory) -> list[DayRollup
     return [roll_up_day(day, connect) for day in days]
 
 
-def scheduled_days(now: datetime) -> list[date]:
-    """Yesterday (UTC) and, for late arrivals, the day before, oldest first."""
+# How far back a nightly run looks for days that an earlier night missed
+# (Postgres down, a failed run): those are rolled up too.
+CATCH_UP_DAYS = 7
+
+
+def scheduled_days(now: datetime, connect: ConnectionFactory | None = None) -> list[date]:
+    """Yesterday (UTC), the day before for late arrivals, and any day of the
+    last week that no run has rolled up since it ended; oldest first."""
     yesterday = now.astimezone(UTC).date() - timedelta(days=1)
-    return [yesterday - timedelta(days=1), yesterday]
+    days = {yesterday - timedelta(days=1), yesterday}
+    if connect is not None:
+        days |= _missed_days(yesterday, connect)
+    return sorted(days)
+
+
+def _missed_days(yesterday: date, connect: ConnectionFactory) -> set[date]:
+    first = yesterday - timedelta(days=CATCH_UP_DAYS - 1)
+    try:
+        with closing(connect()) as connection:
+            rows = connection.execute(
+                "SELECT DISTINCT day FROM rollup_runs WHERE status = %s AND day >= %s"
+                " AND started_at >= (day + 1)::timestamp AT TIME ZONE 'UTC'",
+                (SUCCEEDED, first),
+            ).fetchall()
+    except Exception:  # noqa: BLE001 - the day's own run will report Postgres being down
+        log.warning("could not read past rollup runs; rolling the usual days only")
+        return set()
+    done = {row[0] for row in rows}
+    return {first + timedelta(days=n) for n in range(CATCH_UP_DAYS)} - done
 
 
 def _outcome(runs: list[DayRollup]) -> dict[str, Any]:
@@ -252,7 +277,8 @@ def run_scheduled(event_time: str | None, services: Services) -> dict[str, Any]:
             log.warning("unreadable event time %r; using the clock", event_time)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    return _outcome(roll_up_days(scheduled_days(now), services.new_postgres_connection))
+    connect = services.new_postgres_connection
+    return _outcome(roll_up_days(scheduled_days(now, connect), connect))
 
 
 class RollupRequest(BaseModel):

@@ -26,7 +26,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.models import LATENCY_BUCKETS_MS, UsageCounterRecord
 from chalicelib.postgres import migrate
 from chalicelib.request_log import Cursor
-from chalicelib.rollup import FAILED, SUCCEEDED, roll_up_day
+from chalicelib.rollup import FAILED, SUCCEEDED, roll_up_day, roll_up_days
 from chalicelib.services import Services
 from chalicelib.usage import USAGE_SHARDS, latency_bucket
 from infra.local.scheduler import start_scheduler
@@ -420,11 +420,40 @@ def test_the_scheduler_fires_the_rollup_handler_for_yesterday_and_the_day_before
     event, outcome = results
     assert event["time"] == fire_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert event["detail-type"] == "Scheduled Event"
-    assert [d["day"] for d in outcome["days"]] == [(day - timedelta(days=1)).isoformat(), day.isoformat()]
+    # (with any day of the week before that no run rolled up: none had succeeded here)
+    assert [d["day"] for d in outcome["days"]][-2:] == [
+        (day - timedelta(days=1)).isoformat(),
+        day.isoformat(),
+    ]
     assert all(d["status"] == SUCCEEDED for d in outcome["days"])
     for rolled in (day - timedelta(days=1), day):
         in_day = [u for (k, m, hour), u in written.items() if hour.date() == rolled]
         assert sum(row[2] for row in daily_rows(pg, rolled, keys)) == sum(u.requests for u in in_day)
+
+
+def test_nights_missed_while_postgres_was_down_are_caught_up(pg: Any, services: Services) -> None:
+    from chalicelib.rollup import run_scheduled, scheduled_days
+
+    # GIVEN a day's counters, and two nights on which Postgres was unreachable
+    day = days_ago(70)
+    keys = [new_key_id()]
+    written = write_day(day, keys, hours=range(4))
+    unreachable = Services(
+        replace(services.settings, database_url="postgresql://postgres@127.0.0.1:1/nowhere")
+    )
+    for night in (1, 2):
+        now = hour_at(day + timedelta(days=night), 0) + timedelta(minutes=15)
+        runs = roll_up_days(
+            scheduled_days(now, unreachable.new_postgres_connection), unreachable.new_postgres_connection
+        )
+        assert runs and all(run.status == FAILED for run in runs)
+    assert daily_rows(pg, day, keys) == []
+    # WHEN the third night's rollup runs with Postgres back
+    third_night = hour_at(day + timedelta(days=3), 0) + timedelta(minutes=15)
+    outcome = run_scheduled(third_night.isoformat(), services)
+    # THEN it also rolls the day that neither failed night could
+    assert day.isoformat() in [d["day"] for d in outcome["days"]]
+    assert sum(row[2] for row in daily_rows(pg, day, keys)) == total_of(written).requests
 
 
 # ---- the metrics API -------------------------------------------------------------
