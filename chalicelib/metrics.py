@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from chalice.app import Request
+from chalice.app import Request, Response
 from pynamodb.exceptions import PynamoDBException
 
+from chalicelib.admission import answer
 from chalicelib.counters import BUCKETS, Counters, read_hour
 from chalicelib.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.models import utcnow
@@ -298,7 +299,16 @@ def _total(groups: Mapping[Group, Counters]) -> Counters:
 
 def usage_series(request: Request, services: Services) -> dict[str, Any]:
     """GET /api/metrics: one point per hour or day of the period, and the totals."""
+    return series_of(query_params(request), services)
+
+
+def own_usage(request: Request, services: Services) -> Response:
+    """GET /v1/usage: the same series, for the calling key only, with its own key."""
     params = query_params(request)
+    return answer(request, services, lambda api_key: series_of({**params, "apiKeyId": api_key.id}, services))
+
+
+def series_of(params: Mapping[str, str], services: Services) -> dict[str, Any]:
     now = utcnow()
     period = parse_period(params, now)
     usage = UsageFilter.from_params(params)

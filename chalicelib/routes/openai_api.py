@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib import inference_api, job_api, models_api
+from chalicelib import inference_api, job_api, metrics, models_api
 from chalicelib.http import guard
 from chalicelib.inference import CHAT, EMBEDDING, TEXT
 from chalicelib.services import get_services
@@ -52,3 +52,9 @@ def get_job(job_id: str) -> Response:
 @guard
 def cancel_job(job_id: str) -> Response:
     return job_api.cancel_job(openai_api.current_request, get_services(), job_id)
+
+
+@openai_api.route("/v1/usage", methods=["GET"])
+@guard
+def own_usage() -> Response:
+    return metrics.own_usage(openai_api.current_request, get_services())

@@ -126,3 +126,37 @@ def test_patch_validates_its_body(client: Client) -> None:
         body=json.dumps({"name": "x"}),
     )
     assert missing.status_code == 404
+
+
+def test_a_key_reads_its_own_usage_and_only_its_own(client: Client, workers: Any) -> None:
+    mine = create_key(client)["key"]
+    other = create_key(client)
+    for _ in range(2):
+        assert chat(client, mine).status_code == 200
+    assert chat(client, other["key"]).status_code == 200
+    # Asking for another key's id changes nothing: /v1/usage is always the caller's.
+    usage = client.http.get(
+        f"/v1/usage?hours=2&apiKeyId={other['id']}", headers={"Authorization": f"Bearer {mine}"}
+    )
+    assert usage.status_code == 200
+    assert usage.json_body["totals"]["requests"] == 2
+    assert "x-ratelimit-limit-requests" in usage.headers
+
+
+def test_revoked_and_expired_keys_are_refused_for_streaming_and_async_too(client: Client) -> None:
+    revoked = create_key(client)
+    assert client.http.delete(f"/api/keys/{revoked['id']}", headers=ADMIN).status_code == 200
+    expired = create_key(client, expires_at="2020-01-01T00:00:00Z")
+    for key in (revoked["key"], expired["key"]):
+        assert chat(client, key, {**HELLO, "stream": True}).status_code == 401
+        refused = client.http.post(
+            "/v1/chat/completions",
+            headers={
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "application/json",
+                "X-GPUCloud-Async": "true",
+            },
+            body=json.dumps(HELLO),
+        )
+        assert refused.status_code == 401
+        assert client.http.get("/v1/usage", headers={"Authorization": f"Bearer {key}"}).status_code == 401

@@ -28,7 +28,7 @@ def receive_all(services: Any, expected: int) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     while len(messages) < expected:
         batch = services.sqs.receive_message(
-            QueueUrl=services.queue_url(), MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+            QueueUrl=services.queue_url(), MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=2
         ).get("Messages", [])
         assert batch, f"expected {expected} messages, got {len(messages)}"
         messages += batch
@@ -117,3 +117,26 @@ def test_the_last_attempt_marks_the_job_failed_with_the_reason(
     assert sum(int(c.requests) for c in counters) == 1
     assert sum(int(c.errors) for c in counters) == 1
     delete(services, [message])
+
+
+def test_a_crash_between_the_result_write_and_the_delete_counts_once(
+    client: Client, app: Any, services: Any
+) -> None:
+    import app as application
+
+    # GIVEN a job whose worker commits the result, then dies before SQS's delete
+    key = create_key(client)
+    job_id = submit(services, key["key"], "crash after commit")
+    [first] = receive_all(services, 1)
+    application.worker(event_of([first]), LambdaContext("worker", 512, 60_000))
+    assert JobRecord.get(job_id).status == "succeeded"
+    # WHEN SQS delivers it again after the visibility timeout (1 s in these tests)
+    [again] = receive_all(services, 1)
+    assert json.loads(again["Body"])["job_id"] == job_id
+    assert int(again["Attributes"]["ApproximateReceiveCount"]) == 2
+    result = application.worker(event_of([again]), LambdaContext("worker", 512, 60_000))
+    delete(services, [again])
+    # THEN the redelivery succeeds without counting the request again
+    assert result == {"batchItemFailures": []}
+    assert key_totals(key["id"])[0] == 1
+    assert counter_requests(key["id"]) == 1

@@ -192,3 +192,46 @@ def test_json_mode_and_required_tools_through_the_sdk(stack: RunningStack, new_k
     assert call.type == "function"
     assert call.function.name == "lookup_order"
     assert json.loads(call.function.arguments)["order_id"] >= 1
+
+
+def test_rate_limits_raise_the_sdks_rate_limit_error(stack: RunningStack, admin: Any) -> None:
+    key = admin.post("/api/keys", json={"name": "tight", "rate_limit_rpm": 1}).json()["key"]
+    client = sdk(stack, key, max_retries=0)
+    client.models.list()  # a read reserves nothing
+    client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+    assert limited.value.code == "rate_limit_exceeded"
+    assert int(limited.value.response.headers["retry-after"]) >= 1
+
+
+def test_a_deployment_can_use_another_gpu_cloud_as_its_upstream(
+    stack: RunningStack, admin: Any, new_key: dict[str, Any]
+) -> None:
+    # GIVEN a deployment whose upstream is a real OpenAI-compatible server: this very stack
+    upstream_key = admin.post("/api/keys", json={"name": "as-upstream"}).json()["key"]
+    name = f"proxied-{time.time_ns()}"
+    config = {"base_url": stack.base_url, "model": "gpt-3.5-turbo", "api_key": upstream_key}
+    assert (
+        admin.post("/api/deployments", json={"name": name, "backend": "openai", "config": config}).status_code
+        == 201
+    )
+    deadline = time.monotonic() + 30
+    while (
+        admin.get(f"/api/deployments/{name}").json()["status"] == "provisioning"
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert admin.get(f"/api/deployments/{name}").json()["status"] == "running"
+    client = sdk(stack, new_key["key"])
+    # WHEN a client asks it, plain and streamed
+    direct = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, seed=21)
+    proxied = client.chat.completions.create(model=name, messages=MESSAGES, seed=21)
+    streamed = list(client.chat.completions.create(model=name, messages=MESSAGES, seed=21, stream=True))
+    # THEN the upstream's answer and usage come back
+    assert proxied.choices[0].message.content == direct.choices[0].message.content
+    assert proxied.usage == direct.usage
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        == direct.choices[0].message.content
+    )
