@@ -58,9 +58,14 @@ def _reserve(services: Services, api_key: ApiKey, requests: int, tokens: int) ->
     )
 
 
-def answer(request: Request, services: Services, produce: Callable[[ApiKey], Any]) -> Response:
-    """Run a read for an admitted key; the answer (or error) carries its limit headers."""
-    admission = admit(request.headers.get("authorization"), services)
+def answer(
+    request: Request, services: Services, produce: Callable[[ApiKey], Any], requests: int = 0
+) -> Response:
+    """Run a read for an admitted key; the answer (or error) carries its limit headers.
+
+    A read costs no request unless `requests` says so (an expensive one).
+    """
+    admission = admit(request.headers.get("authorization"), services, requests=requests)
     try:
         body = produce(admission.api_key)
     except GpuCloudError as error:

@@ -108,9 +108,12 @@ def redrive(services: Services, limit: int = 100) -> dict[str, Any]:
     redriven = []
     for message in messages:
         body = json.loads(message["Body"]) if message["Body"].startswith("{") else {}
+        resend = message["Body"]
         if body.get("job_id"):
             _take_back_failure(services, body["job_id"])
-        services.sqs.send_message(QueueUrl=services.queue_url(), MessageBody=message["Body"])
+            # The failed run already returned its token reservation.
+            resend = json.dumps({**body, "reserved_tokens": 0}, separators=(",", ":"))
+        services.sqs.send_message(QueueUrl=services.queue_url(), MessageBody=resend)
         services.sqs.delete_message(
             QueueUrl=services.queue_url(services.dlq_name), ReceiptHandle=message["ReceiptHandle"]
         )

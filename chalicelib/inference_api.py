@@ -28,7 +28,7 @@ from chalicelib.openai_schema import (
     parse_embedding_request,
     parse_json_body,
 )
-from chalicelib.ratelimit import current_month
+from chalicelib.ratelimit import Settlement, current_month
 from chalicelib.services import Services
 from chalicelib.settings import Settings
 from chalicelib.streaming import read_deltas, sse_body, text_sse_body
@@ -100,8 +100,21 @@ def create(kind: str, request: Request, services: Services) -> Response:
     )
     try:
         return _serve(kind, request, services, admission, body, parsed)
+    except NotQueued as refused:
+        # Refused before it reached the queue: give the reserved tokens back.
+        month = current_month()
+        services.rate_limiter.settle([Settlement(admission.api_key.id, month, parsed.reserve_tokens, 0)])
+        raise with_limit_headers(refused.error, admission) from None
     except GpuCloudError as error:
         raise with_limit_headers(error, admission) from None
+
+
+class NotQueued(Exception):
+    """A request refused after admission, before any job was written."""
+
+    def __init__(self, error: GpuCloudError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _serve(
@@ -112,17 +125,20 @@ def _serve(
     body: dict[str, Any],
     parsed: Parsed,
 ) -> Response:
-    check_model_allowed(admission.api_key, parsed.model)
-    deployment = resolve(parsed.model, services.deployment_cache)
-    job = jobs.submit(
-        services,
-        admission.api_key,
-        deployment,
-        kind,
-        body,
-        reserved_tokens=parsed.reserve_tokens,
-        reserved_month=current_month(),
-    )
+    try:
+        check_model_allowed(admission.api_key, parsed.model)
+        deployment = resolve(parsed.model, services.deployment_cache)
+        job = jobs.submit(
+            services,
+            admission.api_key,
+            deployment,
+            kind,
+            body,
+            reserved_tokens=parsed.reserve_tokens,
+            reserved_month=current_month(),
+        )
+    except GpuCloudError as error:
+        raise NotQueued(error) from None
     headers = admission.headers()
     if wants_async(request):
         return Response(

@@ -305,7 +305,10 @@ def usage_series(request: Request, services: Services) -> dict[str, Any]:
 def own_usage(request: Request, services: Services) -> Response:
     """GET /v1/usage: the same series, for the calling key only, with its own key."""
     params = query_params(request)
-    return answer(request, services, lambda api_key: series_of({**params, "apiKeyId": api_key.id}, services))
+    # It reads many counters: it counts against the key's requests per minute.
+    return answer(
+        request, services, lambda api_key: series_of({**params, "apiKeyId": api_key.id}, services), requests=1
+    )
 
 
 def series_of(params: Mapping[str, str], services: Services) -> dict[str, Any]:

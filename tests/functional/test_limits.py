@@ -160,3 +160,11 @@ def test_revoked_and_expired_keys_are_refused_for_streaming_and_async_too(client
         )
         assert refused.status_code == 401
         assert client.http.get("/v1/usage", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_a_request_refused_before_the_queue_gives_its_tokens_back(client: Client, workers: Any) -> None:
+    key = create_key(client, rate_limit_tpm=1000)["key"]
+    missing = chat(client, key, {**HELLO, "model": "no-such-model", "max_tokens": 900})
+    assert missing.status_code == 404
+    # Without the refund, 900 + 900 reserved tokens would not fit 1000 per minute.
+    assert chat(client, key, {**HELLO, "max_tokens": 900}).status_code == 200
