@@ -25,12 +25,6 @@ class _Lenient(BaseModel):
 _R = TypeVar("_R", bound=BaseModel)
 
 
-def _at_most_four_stops(value: str | list[str] | None) -> str | list[str] | None:
-    if isinstance(value, list) and len(value) > 4:
-        raise ValueError("at most 4 stop sequences are allowed")
-    return value
-
-
 class TextPart(_Lenient):
     type: Literal["text"]
     text: str
@@ -90,11 +84,11 @@ class StreamOptions(_Lenient):
     include_usage: bool | None = None
 
 
-class ChatCompletionRequest(_Lenient):
+class _Generation(_Lenient):
+    """What chat and legacy completions share: the model and how to sample."""
+
     model: str = Field(min_length=1)
-    messages: list[Message] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     n: int | None = Field(default=None, ge=1, le=MAX_N)
@@ -103,24 +97,14 @@ class ChatCompletionRequest(_Lenient):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     user: str | None = None
-    response_format: ResponseFormat | None = None
-    tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
 
     @field_validator("stop")
     @classmethod
     def _stop_at_most_four(cls, value: str | list[str] | None) -> str | list[str] | None:
-        return _at_most_four_stops(value)
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("logprobs are not supported by GPU Cloud; omit it or set it to false")
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError("at most 4 stop sequences are allowed")
         return value
 
     def stop_sequences(self) -> list[str]:
@@ -130,11 +114,28 @@ class ChatCompletionRequest(_Lenient):
         stops = [self.stop] if isinstance(self.stop, str) else self.stop
         return [s for s in stops if s]
 
-    def token_limit(self) -> int | None:
-        return self.max_completion_tokens or self.max_tokens
-
     def wants_usage_chunk(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(_Generation):
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("logprobs are not supported by GPU Cloud; omit it or set it to false")
+        return value
+
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
 
 
 def _param_of(loc: tuple[int | str, ...]) -> str:
@@ -183,32 +184,15 @@ def parse_json_body(raw: bytes | str | None, max_bytes: int) -> dict[str, Any]:
     return body
 
 
-class CompletionRequest(_Lenient):
+class CompletionRequest(_Generation):
     """The legacy text completion (`POST /v1/completions`)."""
 
-    model: str = Field(min_length=1)
     prompt: str | list[str] = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    n: int | None = Field(default=None, ge=1, le=MAX_N)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    user: str | None = None
     logprobs: int | None = None
     echo: bool | None = None
-    stream: bool | None = None
-    stream_options: StreamOptions | None = None
 
     # OpenAI's default for this endpoint.
     DEFAULT_MAX_TOKENS: ClassVar[int] = 16
-
-    @field_validator("stop")
-    @classmethod
-    def _stop_at_most_four(cls, value: str | list[str] | None) -> str | list[str] | None:
-        return _at_most_four_stops(value)
 
     @field_validator("logprobs")
     @classmethod
@@ -237,9 +221,6 @@ class CompletionRequest(_Lenient):
             stop=self.stop,
             seed=self.seed,
         )
-
-    def wants_usage_chunk(self) -> bool:
-        return bool(self.stream_options and self.stream_options.include_usage)
 
 
 EMBEDDING_DIMENSIONS = 256

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -13,16 +12,7 @@ from chalicelib.models import UsageCounterRecord
 from tests.functional.conftest import ADMIN, create_key
 from tests.functional.test_deployments import create, settled
 from tests.upstream_server import UpstreamServer
-
-
-def wait_for(predicate: Any, timeout: float = 20) -> Any:
-    """Re-check a condition until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
+from tests.waiting import wait_for
 
 
 def counters(key_id: str) -> tuple[int, int]:

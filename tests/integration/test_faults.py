@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from typing import Any
 
 import httpx
 
 from infra.local.launcher import RunningStack
-
-
-def wait_for(predicate: Any, timeout: float = 30) -> Any:
-    """Re-check a condition until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
+from tests.waiting import wait_for
 
 
 def test_killing_the_pollers_mid_batch_loses_no_job_and_counts_each_once(
