@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.backends.simulated import FAILURE_TRIGGER
 from infra.local.launcher import RunningStack
+from tests.waiting import wait_for
 
 MESSAGES: Any = [{"role": "user", "content": "Say something about queues."}]
 
@@ -216,13 +217,7 @@ def test_a_deployment_can_use_another_gpu_cloud_as_its_upstream(
         admin.post("/api/deployments", json={"name": name, "backend": "openai", "config": config}).status_code
         == 201
     )
-    deadline = time.monotonic() + 30
-    while (
-        admin.get(f"/api/deployments/{name}").json()["status"] == "provisioning"
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    assert admin.get(f"/api/deployments/{name}").json()["status"] == "running"
+    assert wait_for(lambda: admin.get(f"/api/deployments/{name}").json()["status"] == "running")
     client = sdk(stack, new_key["key"])
     # WHEN a client asks it, plain and streamed
     direct = client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES, seed=21)
