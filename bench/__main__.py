@@ -1,56 +1,84 @@
-"""`make bench`: start the local stack and print latency figures.
+"""`make bench`: every benchmark, or one. They print figures and never fail the tests.
 
-Run: `make bench` (or `.venv/bin/python -m bench --requests 50`).
+    .venv/bin/python -m bench                 # all of them, each in a fresh interpreter
+    .venv/bin/python -m bench e2e [options]   # local stack: latency/throughput at c=1, 8, 32 + floors
+    .venv/bin/python -m bench drain           # 2,000-job and 20-job backlogs drained by the workers
+    .venv/bin/python -m bench cost            # AWS/Redis/Lambda calls per completion, bill per 1M
+    .venv/bin/python -m bench profile         # CPU per completion in the handlers, top functions
+    .venv/bin/python -m bench coldstart       # import time of app.py, deployment package size
+
+`python -m bench NAME --help` lists a benchmark's options. Results are also
+written as JSON to .local/bench/ (with the latency plot, perf-latency.svg);
+docs/PERFORMANCE.md explains them.
 """
 
 from __future__ import annotations
 
-import argparse
-import platform
-import statistics
-import tempfile
+import subprocess
+import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from importlib import import_module
 
-import httpx
-import openai
-
-from infra.local.launcher import start_stack
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(round(q * (len(ordered) - 1))), len(ordered) - 1)]
+BENCHES: dict[str, str] = {
+    "e2e": "bench.e2e",
+    "drain": "bench.drain",
+    "cost": "bench.cost",
+    "profile": "bench.hotpath",
+    "coldstart": "bench.coldstart",
+}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=50)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as state:
-        stack = start_stack(Path(state), Path(state) / "stack.log", WORKERS="2")
-        try:
-            admin = httpx.Client(
-                base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.admin_token}"}
-            )
-            key = admin.post("/api/keys", json={"name": "bench"}).json()["key"]
-            client = openai.OpenAI(base_url=stack.base_url, api_key=key)
-            messages: list = [{"role": "user", "content": "benchmark"}]
-            client.chat.completions.create(model="gpt-3.5-turbo", messages=messages)  # warm up
-            latencies = []
-            for _ in range(args.requests):
-                began = time.perf_counter()
-                client.chat.completions.create(model="gpt-3.5-turbo", messages=messages)
-                latencies.append((time.perf_counter() - began) * 1000)
-        finally:
-            stack.stop()
-    print(f"machine: {platform.machine()} {platform.python_implementation()} {platform.python_version()}")
-    print(f"non-streaming completion through the local stack, sequential, n={args.requests}:")
-    print(
-        f"  median {statistics.median(latencies):.1f} ms  p95 {percentile(latencies, 0.95):.1f} ms"
-        f"  min {min(latencies):.1f} ms  max {max(latencies):.1f} ms"
-    )
+def _run_one(name: str, argv: list[str]) -> None:
+    entry: Callable[[list[str]], object] = import_module(BENCHES[name]).main
+    entry(argv)
+
+
+# What `python -m bench` runs: every benchmark, plus the e2e run with the proposed
+# infra/local fixes, so the plot shows both.
+ALL: list[list[str]] = [
+    ["e2e"],
+    ["e2e", "--variant", "fixed"],
+    ["drain"],
+    ["cost"],
+    ["profile"],
+    ["coldstart"],
+]
+
+
+def _run_all() -> int:
+    """Each benchmark in its own interpreter: the in-process ones import the app
+    with their own environment, the cold start needs a fresh one anyway."""
+    failed = []
+    for args in ALL:
+        began = time.perf_counter()
+        code = subprocess.run([sys.executable, "-m", "bench", *args], check=False).returncode
+        label = " ".join(args)
+        outcome = "ok" if code == 0 else f"exit {code}"
+        print(f"[bench {label}: {outcome}, {time.perf_counter() - began:.0f} s]")
+        if code != 0:
+            failed.append(label)
+    if "e2e --variant fixed" not in failed:
+        subprocess.run([sys.executable, "-m", "bench.plot", "--overlay", "fixed"], check=False)
+    if failed:
+        print(f"benchmarks that did not finish: {', '.join(failed)}")
+    # Figures only: a benchmark never fails the build.
+    return 0
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    if not args or args[0] == "all":
+        return _run_all()
+    if args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if args[0] not in BENCHES:
+        print(f"unknown benchmark {args[0]!r}; one of: {', '.join(BENCHES)}", file=sys.stderr)
+        return 2
+    _run_one(args[0], args[1:])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
