@@ -157,6 +157,10 @@ def build_package(out_dir: Path) -> tuple[Path, float]:
     )
     if result.returncode != 0:
         raise RuntimeError(f"chalice package failed: {result.stdout[-1500:]} {result.stderr[-1500:]}")
+    # What `make package` ships: unused botocore models dropped, bytecode compiled in.
+    from infra.package_lambda import finish
+
+    finish(out_dir / "deployment.zip")
     return out_dir / "deployment.zip", time.perf_counter() - began
 
 
@@ -296,11 +300,11 @@ def print_report(report: dict[str, Any]) -> None:
         f"(samples {', '.join(f'{x:.0f}' for x in report['dev_import_samples'])})"
     )
     print(
-        f"import app from the deployment package, no bytecode (a Lambda cold start as packaged today): "
+        f"import app from the deployment package, its bytecode ignored (how it was before make package compiled it in): "
         f"median {imp['no_bytecode_ms']:.0f} ms"
     )
     print(
-        f"import app from the deployment package with .pyc compiled in (compileall, unchecked-hash): "
+        f"import app from the deployment package as make package ships it (.pyc compiled in, unchecked-hash): "
         f"median {imp['with_bytecode_ms']:.0f} ms; the .pyc files add {imp['pyc_zipped_mb']:.1f} MB zipped"
     )
     print(
@@ -339,11 +343,11 @@ def print_report(report: dict[str, Any]) -> None:
         f"only {', '.join(BOTOCORE_SERVICES_USED)} gives a {pkg['pruned_zipped_mb']:.1f} MB zip"
     )
     print("targets:")
-    met = report["dev_import_ms"] < TARGET_IMPORT_MS
+    met = max(report["dev_import_ms"], imp["with_bytecode_ms"]) < TARGET_IMPORT_MS
     print(
         f"  {'MET    ' if met else 'NOT MET'} importing app.py under {TARGET_IMPORT_MS} ms: "
-        f"{report['dev_import_ms']:.0f} ms (dev tree, bytecode cached); {imp['no_bytecode_ms']:.0f} ms as "
-        f"packaged for Lambda today (no bytecode), {imp['with_bytecode_ms']:.0f} ms with bytecode"
+        f"{report['dev_import_ms']:.0f} ms (dev tree, bytecode cached); {imp['with_bytecode_ms']:.0f} ms "
+        f"from the package as shipped ({imp['no_bytecode_ms']:.0f} ms if its bytecode is ignored)"
     )
     met = pkg["zipped_mb"] < TARGET_ZIPPED_MB
     print(

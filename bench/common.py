@@ -186,11 +186,9 @@ class Stack:
 
 
 VARIANTS = {
-    # name: (emulator module, gateway without Nagle's delay)
-    "stock": ("moto.server", False),
-    "nodelay": ("moto.server", True),
-    "fast-emulator": ("bench.fast_moto", False),
-    "fixed": ("bench.fast_moto", True),
+    # name: emulator module; "stock" is the stack exactly as `make run` starts it.
+    "moto-as-shipped": "moto.server",
+    "fast-emulator": "infra.local.moto_server",
 }
 
 
@@ -244,9 +242,9 @@ def start_stack(name: str, workers: int, variant: str = "stock", **env: str) -> 
     """Start the whole local stack as `make run` does, in a subprocess.
 
     `stock` is `infra.local.launcher.start_stack` itself (the stack starts its
-    own moto server). The other variants measure the fixes proposed for
-    infra/local: the benchmark starts the emulator (`AWS_ENDPOINT_URL`, which
-    the stack supports) and runs the stack through `bench.patched_stack`.
+    own emulator, moto with infra/local/moto_server.py's fixes). The other
+    variants start an emulator of the benchmark's own (`AWS_ENDPOINT_URL`,
+    which the stack supports), e.g. moto as shipped, to compare.
     """
     from infra.local import launcher
 
@@ -265,10 +263,7 @@ def start_stack(name: str, workers: int, variant: str = "stock", **env: str) -> 
     if variant == "stock":
         running = launcher.start_stack(state_dir, log_path, timeout=90, **base_env)
         return Stack(running.api_url, running.admin_token, running.state, running.stop, workers)
-    module, nodelay = VARIANTS[variant]
-    emulator = BenchEmulator(module).start()
-    if nodelay:
-        base_env["BENCH_PATCH_NODELAY"] = "1"
+    emulator = BenchEmulator(VARIANTS[variant]).start()
     try:
         stack = _start_stack_on(state_dir, log_path, emulator.url, workers, base_env)
     except BaseException:
@@ -283,7 +278,7 @@ def start_stack(name: str, workers: int, variant: str = "stock", **env: str) -> 
 def _start_stack_on(
     state_dir: Path, log_path: Path, emulator_url: str, workers: int, env: dict[str, str]
 ) -> Stack:
-    """`infra.local.launcher.start_stack`, keeping the emulator given (and the patches)."""
+    """`infra.local.launcher.start_stack`, keeping the emulator given."""
     from infra.local import launcher
 
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -303,7 +298,7 @@ def _start_stack_on(
     for name in ("JOBS_QUEUE_URL", "JOBS_DLQ_URL", "DATABASE_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         child_env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.patched_stack"],
+        [sys.executable, "-m", "infra.local"],
         cwd=ROOT,
         env=child_env,
         stdout=subprocess.PIPE,

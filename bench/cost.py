@@ -333,13 +333,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--emulator",
         choices=("fast", "stock"),
         default="fast",
-        help="fast: moto with the O(size) hot spots fixed (bench/fast_moto.py; durations nearer AWS's)",
+        help="fast: moto with infra/local/moto_server.py's fixes (durations nearer AWS's)",
     )
     args = parser.parse_args(argv)
     info = machine()
     heading("cost: calls per completion and the AWS bill per 1,000,000")
     print_machine(info)
-    module = "bench.fast_moto" if args.emulator == "fast" else "moto.server"
+    module = "infra.local.moto_server" if args.emulator == "fast" else "moto.server"
     harness = Harness(module, batch=BATCH).start()
     try:
         report = measure(harness, args.rounds, args.sequential)

@@ -12,7 +12,7 @@ depth of the queue.
 
 Variants: `stock` is the stack as `make run` starts it; `fast-emulator` runs
 the same stack against moto with the fix this benchmark proposes
-(bench/fast_moto.py), to show where the time goes. The drain of 2,000 is
+(infra/local/moto_server.py), to show where the time goes. The drain of 2,000 is
 capped (`--cap`, default 300 s); a drain that does not finish reports its
 partial progress.
 
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--small", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16, help="clients submitting the backlog")
-    parser.add_argument("--variants", default="stock,fast-emulator")
+    parser.add_argument("--variants", default="stock,moto-as-shipped")
     parser.add_argument("--cap", type=float, default=300.0, help="seconds the big drain may take")
     parser.add_argument("--submit-cap", type=float, default=180.0, help="seconds the submission may take")
     parser.add_argument(
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def emulator_hotspots(depth: int) -> dict[str, Any]:
     """Per-call emulator cost at this depth, as shipped and patched (fresh interpreters)."""
     out = {}
-    for label, extra in (("moto as shipped", []), ("patched (bench/fast_moto.py)", ["--patched"])):
+    for label, extra in (("moto as shipped", []), ("patched (infra/local/moto_server.py)", ["--patched"])):
         result = subprocess.run(
             [sys.executable, "-m", "bench.emulator_hotspots", "--depth", str(depth), *extra],
             cwd=ROOT,

@@ -5,7 +5,7 @@ jobs-table size of `--depth` (2,000): what a worker's batch costs the
 emulator (ReceiveMessage of 10 + DeleteMessageBatch of 10, the
 TransactWriteItems that ends 10 jobs) and what a submission costs it
 (SendMessage). Run by `python -m bench drain` in two fresh interpreters, one
-with bench/fast_moto.py's patches applied:
+with infra/local/moto_server.py's patches applied:
 
     .venv/bin/python -m bench.emulator_hotspots [--patched] [--depth 2000]
 """
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     if args.patched:
-        from bench import fast_moto
+        from infra.local import moto_server
 
-        fast_moto.apply()
+        moto_server.apply()
     print(json.dumps({"depth": args.depth, "patched": args.patched, "ms": measure(args.depth)}))
 
 

@@ -248,7 +248,7 @@ class Recorder:
 class Harness:
     """The app in this process, an emulator beside it, a key with no practical limits."""
 
-    def __init__(self, emulator_module: str = "bench.fast_moto", batch: int = 10) -> None:
+    def __init__(self, emulator_module: str = "infra.local.moto_server", batch: int = 10) -> None:
         self.batch = batch
         self.recorder = Recorder()
         self.emulator = BenchEmulator(emulator_module)

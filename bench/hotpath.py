@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     info = machine()
     heading("profile: CPU per completion in the handlers")
     print_machine(info)
-    harness = Harness("bench.fast_moto" if args.emulator == "fast" else "moto.server", batch=BATCH).start()
+    harness = Harness(
+        "infra.local.moto_server" if args.emulator == "fast" else "moto.server", batch=BATCH
+    ).start()
     try:
         for _ in range(3):  # warm: connections, scripts, caches, clients
             harness.round()

@@ -4,7 +4,7 @@ Left: latency percentiles of the end-to-end run and the floors' p50 (log
 scale). Right: throughput per level. With a second e2e report (a variant with
 the proposed infra/local fixes), its end-to-end series are drawn over the first.
 
-    .venv/bin/python -m bench.plot [out.svg] [--overlay fixed]
+    .venv/bin/python -m bench.plot [out.svg] [--overlay moto-as-shipped]
 
 draws the last saved `e2e` run (.local/bench/e2e.json), with `--overlay V`
 also `e2e-V.json`.

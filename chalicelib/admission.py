@@ -23,7 +23,13 @@ class Admission:
         return {**self.limits.headers()} if self.limits is not None else {}
 
 
-def admit(authorization: str | None, services: Services, requests: int = 0, tokens: int = 0) -> Admission:
+def admit(
+    authorization: str | None,
+    services: Services,
+    requests: int = 0,
+    tokens: int = 0,
+    api_key: ApiKey | None = None,
+) -> Admission:
     """Authenticate the key and reserve `requests` and `tokens` against its limits.
 
     With zero cost (reads like GET /v1/models) nothing is reserved, but the
@@ -31,7 +37,8 @@ def admit(authorization: str | None, services: Services, requests: int = 0, toke
     returns the key's version: if the key changed since this instance cached
     it (revoked, new limits), it is read again from DynamoDB at once.
     """
-    api_key = authenticate(authorization, services.key_cache)
+    if api_key is None:
+        api_key = authenticate(authorization, services.key_cache)
     status = _reserve(services, api_key, requests, tokens)
     if status is not None and status.key_version > api_key.version:
         services.key_cache.discard(api_key.key_hash)

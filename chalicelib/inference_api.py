@@ -92,12 +92,11 @@ def wants_async(request: Request) -> bool:
 
 def create(kind: str, request: Request, services: Services) -> Response:
     # The key first: a caller without one learns nothing about the body.
-    authenticate(request.headers.get("authorization"), services.key_cache)
+    authorization = request.headers.get("authorization")
+    api_key = authenticate(authorization, services.key_cache)
     body = parse_json_body(request.raw_body, services.settings.max_body_bytes)
     parsed = _PARSERS[kind](body, services.settings)
-    admission = admit(
-        request.headers.get("authorization"), services, requests=1, tokens=parsed.reserve_tokens
-    )
+    admission = admit(authorization, services, requests=1, tokens=parsed.reserve_tokens, api_key=api_key)
     try:
         return _serve(kind, request, services, admission, body, parsed)
     except NotQueued as refused:

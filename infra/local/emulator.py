@@ -110,9 +110,18 @@ def environment_from_outputs(outputs: dict[str, str]) -> dict[str, str]:
 
 
 class MotoServer:
-    """moto's server in a child process (its own GIL, killed with the stack)."""
+    """moto's server in a child process (its own GIL, killed with the stack).
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    The child runs from the repository's root so `infra.local.moto_server`
+    imports whatever the caller's working directory.
+    """
+
+    def __init__(
+        self, port: int | None = None, host: str = "127.0.0.1", module: str = "infra.local.moto_server"
+    ) -> None:
+        # infra.local.moto_server is moto with its O(queue/table size) hot spots
+        # fixed; "moto.server" runs moto exactly as shipped.
+        self.module = module
         self.host = host
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -123,9 +132,10 @@ class MotoServer:
 
     def start(self, timeout: float = 30.0) -> MotoServer:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", self.module, "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[2],
             env={**os.environ, "MOTO_CALL_RESET_API": "false"},
         )
         deadline = time.monotonic() + timeout

@@ -83,6 +83,9 @@ class ApiGatewayEmulator:
 def make_handler(gateway: ApiGatewayEmulator, dashboard_dir: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without TCP_NODELAY the body
+        # waits ~40 ms for the client's delayed ACK (docs/PERFORMANCE.md 1.2).
+        disable_nagle_algorithm = True
         server_version = "gpucloud-local"
 
         def log_message(self, format: str, *args: Any) -> None:

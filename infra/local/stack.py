@@ -55,7 +55,9 @@ def main() -> int:
     if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("LOCAL_AWS") == "real":
         log.info("using AWS at %s", os.environ.get("AWS_ENDPOINT_URL", "your account"))
     else:
-        moto = emulator.MotoServer().start()
+        moto = emulator.MotoServer(
+            module=os.environ.get("LOCAL_MOTO_MODULE", "infra.local.moto_server")
+        ).start()
         if moto.process is not None:
             child_pids.append(moto.process.pid)
         stoppers.append(moto.stop)
