@@ -300,11 +300,11 @@ def print_report(report: dict[str, Any]) -> None:
         f"(samples {', '.join(f'{x:.0f}' for x in report['dev_import_samples'])})"
     )
     print(
-        f"import app from the deployment package, its bytecode ignored (how it was before make package compiled it in): "
+        "import app from the package, its bytecode ignored (as before make package compiled it in): "
         f"median {imp['no_bytecode_ms']:.0f} ms"
     )
     print(
-        f"import app from the deployment package as make package ships it (.pyc compiled in, unchecked-hash): "
+        "import app from the package as make package ships it (.pyc compiled in, unchecked-hash): "
         f"median {imp['with_bytecode_ms']:.0f} ms; the .pyc files add {imp['pyc_zipped_mb']:.1f} MB zipped"
     )
     print(
