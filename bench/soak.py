@@ -140,7 +140,14 @@ def _wait_async(stack: RunningStack, ledger: Ledger, timeout: float) -> int:
 def audit(stack: RunningStack, admin: httpx.Client, ledger: Ledger) -> dict[str, Any]:
     """Compare what clients saw with the request log, the counters and the key totals."""
     endpoint = str(stack.state["aws_endpoint_url"])
-    dynamodb = boto3.resource("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    # The stack's own emulator: any credentials do.
+    dynamodb = boto3.resource(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - emulator only
+    )
     jobs: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for page in dynamodb.meta.client.get_paginator("scan").paginate(TableName="gpucloud-jobs"):
         for item in page["Items"]:
