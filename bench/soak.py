@@ -37,7 +37,6 @@ class Ledger:
     """What the clients saw: accepted job ids per key, and errors by kind."""
 
     accepted: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))
-    async_jobs: list[tuple[str, str]] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     modes: collections.Counter[str] = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,8 +101,6 @@ def _client_loop(
                     continue
                 job_id = response.json()["id"]
                 ledger.accept(key["id"], job_id, mode)
-                with ledger.lock:
-                    ledger.async_jobs.append((key["key"], job_id))
             else:
                 sdk.chat.completions.create(model=MODEL, messages=messages)
                 ledger.error("poison answered 200")
@@ -118,9 +115,11 @@ def _client_loop(
             ledger.error(f"{mode}: connection error")
 
 
-def _wait_async(stack: RunningStack, ledger: Ledger, timeout: float) -> int:
-    """Wait for the async jobs to end; return how many are still not ended."""
-    pending = list(ledger.async_jobs)
+def _wait_all(stack: RunningStack, keys: list[dict[str, Any]], ledger: Ledger, timeout: float) -> int:
+    """Wait for every accepted job to end (async ones, and poisoned ones still
+    being retried after their client got a 504); return how many did not."""
+    secret = {key["id"]: key["key"] for key in keys}
+    pending = [(secret[key_id], job_id) for key_id, ids in ledger.accepted.items() for job_id in ids]
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=stack.base_url, timeout=30) as client:
         while pending and time.monotonic() < deadline:
@@ -205,7 +204,8 @@ def soak(stack: RunningStack, seconds: float, clients: int, keys: int) -> dict[s
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - began
-    not_ended = _wait_async(stack, ledger, timeout=60)
+    # A poisoned job is retried for up to maxReceiveCount x the visibility timeout.
+    not_ended = _wait_all(stack, created, ledger, timeout=180)
     rss_end = {name: rss_kb(pid) for name, pid in pids.items()}
     report = audit(stack, admin, ledger)
     report.update(
@@ -213,7 +213,7 @@ def soak(stack: RunningStack, seconds: float, clients: int, keys: int) -> dict[s
         requests=sum(ledger.modes.values()),
         by_mode=dict(ledger.modes),
         errors=dict(ledger.errors),
-        async_not_ended=not_ended,
+        not_ended=not_ended,
         rss_kb_start=rss_start,
         rss_kb_end=rss_end,
     )

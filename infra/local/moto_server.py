@@ -23,6 +23,9 @@ Same arguments as `python -m moto.server`. What it changes (moto 5.2.5):
    the stack has ever run. Here: only the touched items are copied and put
    back if the transaction is cancelled (same semantics).
 
+4. DynamoDB writes are serialised by one lock: moto's threaded server can
+   otherwise lose one of two concurrent ADDs to the same item.
+
 Everything else is moto as shipped. The patches target moto 5.2.5 (the pinned
 version); with any other version the server runs unpatched and says so.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import copy as _copy
 import sys
+import threading
 import time
 import types
 from typing import Any
@@ -113,8 +117,32 @@ def apply() -> None:
 
     ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
+    # 4: moto's server answers in threads, but its DynamoDB writes are
+    # read-modify-write in Python with no lock: two workers adding to the same
+    # item at once (a key's totals) could lose one ADD, which DynamoDB never
+    # does. One lock serialises the writes, as DynamoDB's item-level atomicity
+    # and serialisable transactions would.
+    _serialise_writes(ddb_models.DynamoDBBackend)
+
 
 PATCHED_MOTO_VERSION = "5.2.5"
+
+
+_WRITE_LOCK = threading.RLock()
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def _serialise_writes(backend: Any) -> None:
+    for name in _WRITES:
+        original = getattr(backend, name, None)
+        if original is None:
+            continue
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return _original(self, *args, **kwargs)
+
+        setattr(backend, name, locked)
 
 
 def main(argv: list[str] | None = None) -> None:
