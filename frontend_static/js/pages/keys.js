@@ -145,7 +145,7 @@ export async function render(main, { signal, announce }) {
     h(
       "p",
       { class: "page-intro" },
-      "Keys let applications call the OpenAI-compatible API. Each key has its own limits; revoking one stops it within seconds.",
+      "Keys let applications call the OpenAI-compatible API. Each key has its own limits; revoking one stops it on its next request.",
     ),
     messages,
     listArea,
