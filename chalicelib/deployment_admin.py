@@ -196,6 +196,7 @@ def delete_deployment(name: str, services: Services) -> dict[str, Any]:
 def provision(message: dict[str, Any], services: Services) -> None:
     """Worker side: check the backend, then running or failed (idempotent)."""
     from chalicelib.backends import backend_for  # the worker's import, not the API's
+    from chalicelib.backends.base import failure_reason
 
     try:
         record = DeploymentRecord.get(message["deployment"], consistent_read=True)
@@ -207,7 +208,8 @@ def provision(message: dict[str, Any], services: Services) -> None:
     try:
         backend_for(record.backend, dict(record.config or {}), services).check()
     except Exception as exc:  # noqa: BLE001 - any failed check fails provisioning
-        status, reason = FAILED, f"{exc.__class__.__name__}: {exc}"
+        log.warning("provisioning %s failed: %s: %s", record.name, exc.__class__.__name__, exc)
+        status, reason = FAILED, failure_reason(exc)
     try:
         record.update(
             actions=[

@@ -20,6 +20,7 @@ import redis
 
 from chalicelib import jobs
 from chalicelib.backends import backend_for
+from chalicelib.backends.base import ModelError, failure_reason
 from chalicelib.deployment_admin import PROVISION_KIND, provision
 from chalicelib.inference import CHAT, perform
 from chalicelib.jobs import FAILED, RESULT_KEY_TTL_SECONDS, SUCCEEDED, running_key
@@ -134,9 +135,14 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
             outcomes.append(run_job(message, services, deltas))
             outcome_message_ids.append(queued.message_id)
         except Exception as exc:  # noqa: BLE001 - any model failure is retried
-            reason = f"{exc.__class__.__name__}: {exc}"
+            reason = failure_reason(exc)
             log.warning(
-                "job %s failed on receive %d: %s", message.get("job_id"), queued.receive_count, reason
+                "job %s failed on receive %d: %s: %s",
+                message.get("job_id"),
+                queued.receive_count,
+                exc.__class__.__name__,
+                exc,
+                exc_info=not isinstance(exc, ModelError),
             )
             failures.append(queued.message_id)
             if queued.receive_count >= services.settings.queue_max_receives:

@@ -8,6 +8,19 @@ from typing import Any, Protocol
 
 from chalicelib.openai_schema import ChatCompletionRequest
 
+
+class ModelError(RuntimeError):
+    """A failure of the model or its backend, worded for the client who asked."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a client may read about a failure: a ModelError's own words, and
+    nothing of our internals (class names, traces) for anything else."""
+    if isinstance(exc, ModelError):
+        return str(exc)
+    return "the model failed unexpectedly; the operator can find the details in the worker's log"
+
+
 # Called with (choice index, text piece) as the model produces each token.
 DeltaSink = Callable[[int, str], None]
 

@@ -16,7 +16,7 @@ import random
 import time
 from typing import Any
 
-from chalicelib.backends.base import Choice, DeltaSink, Embeddings, Generation
+from chalicelib.backends.base import Choice, DeltaSink, Embeddings, Generation, ModelError
 from chalicelib.openai_schema import ChatCompletionRequest
 from chalicelib.tokens import count_tokens, prompt_tokens, split_pieces
 
@@ -28,7 +28,7 @@ _WORDS = (
 FAILURE_TRIGGER = "__gpucloud_fail__"
 
 
-class SimulatedFailure(RuntimeError):
+class SimulatedFailure(ModelError):
     """Raised when a prompt asks the simulated model to fail (for fault tests)."""
 
 

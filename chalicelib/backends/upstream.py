@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from chalicelib.backends.base import Choice, DeltaSink, Embeddings, Generation
+from chalicelib.backends.base import Choice, DeltaSink, Embeddings, Generation, ModelError
 from chalicelib.openai_schema import ChatCompletionRequest
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -25,7 +25,7 @@ _clients: dict[tuple[str, float], httpx.Client] = {}
 _clients_lock = threading.Lock()
 
 
-class UpstreamError(RuntimeError):
+class UpstreamError(ModelError):
     """The upstream failed in a way a retry of the job may fix."""
 
 
@@ -87,7 +87,7 @@ class UpstreamBackend:
                 response = client.request(method, path, json=body, headers=self._headers)
             except httpx.TransportError as exc:
                 if attempt == self.max_retries:
-                    raise UpstreamError(f"the upstream did not answer ({exc.__class__.__name__})") from None
+                    raise UpstreamError(f"the upstream did not answer ({_why(exc)})") from None
             else:
                 if response.status_code < 400:
                     return response
@@ -125,7 +125,7 @@ class UpstreamBackend:
                         if choice.get("finish_reason"):
                             finish[index] = choice["finish_reason"]
         except httpx.TransportError as exc:
-            raise UpstreamError(f"the upstream stream broke ({exc.__class__.__name__})") from None
+            raise UpstreamError(f"the upstream's stream broke off ({_why(exc)})") from None
         indexes = sorted(set(contents) | set(finish) | set(tool_calls)) or [0]
         choices = [
             Choice(
@@ -142,6 +142,14 @@ class UpstreamBackend:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
         )
+
+
+def _why(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or unreachable"
+    return "connection lost"
 
 
 def _merge_tool_call(calls: list[dict[str, Any]], delta: dict[str, Any]) -> None:
