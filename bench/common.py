@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import queue
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -192,52 +190,6 @@ VARIANTS = {
 }
 
 
-class BenchEmulator:
-    """An emulator process of the benchmark's own (`infra.local.emulator.MotoServer`'s
-    recipe, with the module to run as a parameter)."""
-
-    def __init__(self, module: str) -> None:
-        from infra.local.emulator import free_port
-
-        self.module = module
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> BenchEmulator:
-        import socket
-
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "-H", "127.0.0.1", "-p", str(self.port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "MOTO_CALL_RESET_API": "false"},
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.module} exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.module} did not start in time")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def start_stack(name: str, workers: int, variant: str = "stock", **env: str) -> Stack:
     """Start the whole local stack as `make run` does, in a subprocess.
 
@@ -263,67 +215,27 @@ def start_stack(name: str, workers: int, variant: str = "stock", **env: str) -> 
     if variant == "stock":
         running = launcher.start_stack(state_dir, log_path, timeout=90, **base_env)
         return Stack(running.api_url, running.admin_token, running.state, running.stop, workers)
-    emulator = BenchEmulator(VARIANTS[variant]).start()
+    from infra.local.emulator import MotoServer
+
+    emulator = MotoServer(module=VARIANTS[variant]).start()
     try:
-        stack = _start_stack_on(state_dir, log_path, emulator.url, workers, base_env)
+        running = launcher.start_stack(
+            state_dir,
+            log_path,
+            timeout=90,
+            AWS_ENDPOINT_URL=emulator.url,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - emulator only
+            **base_env,
+        )
     except BaseException:
         emulator.stop()
         raise
+    stack = Stack(running.api_url, running.admin_token, running.state, running.stop, workers)
     stack.extra_stops.append(emulator.stop)
     assert emulator.process is not None
     stack.state["bench_emulator_pid"] = emulator.process.pid
     return stack
-
-
-def _start_stack_on(
-    state_dir: Path, log_path: Path, emulator_url: str, workers: int, env: dict[str, str]
-) -> Stack:
-    """`infra.local.launcher.start_stack`, keeping the emulator given."""
-    from infra.local import launcher
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    admin_token = "bench-admin-token"
-    child_env = {
-        **os.environ,
-        "PORT": "0",
-        "GPUCLOUD_STATE_DIR": str(state_dir),
-        "ADMIN_TOKEN": admin_token,
-        "PYTHONUNBUFFERED": "1",
-        "AWS_ENDPOINT_URL": emulator_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        **env,
-    }
-    for name in ("JOBS_QUEUE_URL", "JOBS_DLQ_URL", "DATABASE_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        child_env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local"],
-        cwd=ROOT,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    sink = log_path.open("a")
-    threading.Thread(target=launcher._pump, args=(process.stdout, sink, lines), daemon=True).start()
-    deadline = time.monotonic() + 90
-    api_url = ""
-    while not api_url:
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError(f"the local stack did not become ready; see {log_path}")
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        if launcher.READY_MARK in line:
-            api_url = line.split(launcher.READY_MARK, 1)[1].split()[0]
-    state = json.loads((state_dir / "stack.json").read_text())
-    running = launcher.RunningStack(process, api_url, admin_token, state, log_path)
-    return Stack(api_url, admin_token, state, running.stop, workers)
 
 
 def admin_client(stack: Stack) -> httpx.Client:

@@ -37,7 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import INPROCESS_REDIS_DB, MESSAGES, MODEL, UNLIMITED, BenchEmulator, stack_redis_url
+from bench.common import INPROCESS_REDIS_DB, MESSAGES, MODEL, UNLIMITED, stack_redis_url
+from infra.local.emulator import MotoServer
 
 SDK_HEADERS = {
     "host": "127.0.0.1",
@@ -251,7 +252,7 @@ class Harness:
     def __init__(self, emulator_module: str = "infra.local.moto_server", batch: int = 10) -> None:
         self.batch = batch
         self.recorder = Recorder()
-        self.emulator = BenchEmulator(emulator_module)
+        self.emulator = MotoServer(module=emulator_module)
         self.emulator_module = emulator_module
         self.api_stats: list[CallStats] = []
         self.worker_stats: list[CallStats] = []
