@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chalicelib.errors import InvalidRequest, PayloadTooLarge
 
 MAX_N = 8
-MAX_TOKENS_CAP = 1_000_000
 
 
 class _Lenient(BaseModel):
@@ -288,7 +287,7 @@ def _check_json_schema(schema: dict[str, Any] | None, param: str) -> None:
         ) from None
 
 
-def parse_chat_request(body: dict[str, Any], max_n: int, max_tokens_cap: int = 4096) -> ChatCompletionRequest:
+def parse_chat_request(body: dict[str, Any], max_n: int, max_tokens_cap: int) -> ChatCompletionRequest:
     request = _validated(ChatCompletionRequest, body)
     param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
     _check_caps(request.n, request.token_limit(), max_n, max_tokens_cap, param)

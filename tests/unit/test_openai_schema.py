@@ -34,7 +34,7 @@ BASE: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "
 )
 def test_invalid_parameters_name_the_param(change: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_chat_request({**BASE, **change}, max_n=8)
+        parse_chat_request({**BASE, **change}, max_n=8, max_tokens_cap=4096)
     assert raised.value.param == param
     assert raised.value.status == 400
     assert param.split("[")[0].split(".")[0] in raised.value.message
@@ -42,7 +42,7 @@ def test_invalid_parameters_name_the_param(change: dict[str, Any], param: str) -
 
 def test_missing_model_is_named() -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_chat_request({"messages": BASE["messages"]}, max_n=8)
+        parse_chat_request({"messages": BASE["messages"]}, max_n=8, max_tokens_cap=4096)
     assert raised.value.param == "model"
     assert "Missing required parameter" in raised.value.message
 
@@ -55,13 +55,14 @@ def test_unknown_fields_are_accepted_and_text_parts_work() -> None:
             "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}],
         },
         max_n=8,
+        max_tokens_cap=4096,
     )
     assert parsed.messages[0].text() == "a"
 
 
 def test_n_above_the_documented_cap_is_rejected() -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_chat_request({**BASE, "n": 8}, max_n=4)
+        parse_chat_request({**BASE, "n": 8}, max_n=4, max_tokens_cap=4096)
     assert raised.value.param == "n"
 
 
@@ -72,3 +73,10 @@ def test_body_limits_and_non_json() -> None:
         parse_json_body(b"\xff\xfe", max_bytes=100)
     with pytest.raises(InvalidRequest):
         parse_json_body(b"[1, 2]", max_bytes=100)
+
+
+def test_max_tokens_above_the_cap_is_refused_naming_the_param() -> None:
+    for param in ("max_tokens", "max_completion_tokens"):
+        with pytest.raises(InvalidRequest) as raised:
+            parse_chat_request({**BASE, param: 5000}, max_n=8, max_tokens_cap=4096)
+        assert raised.value.param == param
