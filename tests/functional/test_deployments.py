@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ from chalice.test import Client
 
 from tests.functional.conftest import ADMIN, create_key
 from tests.upstream_server import UPSTREAM_TEXT, UpstreamServer
+from tests.waiting import wait_for
 
 JSON = {**ADMIN, "Content-Type": "application/json"}
 
@@ -21,12 +21,13 @@ def create(client: Client, body: dict[str, Any]) -> Any:
 
 def settled(client: Client, name: str, timeout: float = 15) -> dict[str, Any]:
     """Read the deployment until provisioning is over (or the deadline passes)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def read() -> dict[str, Any]:
         view: dict[str, Any] = client.http.get(f"/api/deployments/{name}", headers=ADMIN).json_body
-        if view["status"] != "provisioning" or time.monotonic() > deadline:
-            return view
-        time.sleep(0.05)
+        return view
+
+    wait_for(lambda: read()["status"] != "provisioning", timeout=timeout, interval=0.05)
+    return read()
 
 
 def chat(client: Client, key: str, model: str, **extra: Any) -> Any:
