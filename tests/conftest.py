@@ -49,6 +49,19 @@ os.environ["REDIS_URL"] = _redis_url
 os.environ["DATABASE_URL"] = _database_url
 
 
+def _migrate_test_database() -> None:
+    """The schema `make run` applies at start-up, so tests of the app find it on a new database too."""
+    import psycopg
+
+    from chalicelib.postgres import migrate
+
+    with psycopg.connect(_database_url, autocommit=True) as connection:
+        migrate(connection)
+
+
+_migrate_test_database()
+
+
 # One local stack for all integration and end-to-end tests, started on first use.
 OUTPUT = ROOT / "test-output"
 

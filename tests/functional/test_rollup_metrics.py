@@ -24,7 +24,6 @@ from chalice.test import Client
 from pynamodb.expressions.update import Action
 
 from chalicelib.models import LATENCY_BUCKETS_MS, UsageCounterRecord
-from chalicelib.postgres import migrate
 from chalicelib.request_log import Cursor
 from chalicelib.rollup import FAILED, SUCCEEDED, roll_up_day, roll_up_days
 from chalicelib.services import Services
@@ -155,7 +154,6 @@ def pg(aws: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
     from chalicelib.services import get_services
 
     connection = get_services().postgres()
-    migrate(connection)
     # Only the days this module owns: other tests may keep rollups of their own here.
     first, last = days_ago(OWN_DAYS.stop - 1), days_ago(OWN_DAYS.start)
     connection.execute(
