@@ -7,12 +7,12 @@ PORT    ?= 8000
 WORKERS ?= 2
 DAY     ?=
 
-.PHONY: install run test lint unit package bench rollup dlq redrive clean
+.PHONY: install run test lint unit package bench audit rollup dlq redrive clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "GPU Cloud needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'pip<26.3'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'pip==26.2'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
@@ -23,7 +23,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy app.py chalicelib infra tests bench
+	$(BIN)/mypy app.py chalicelib infra tests bench tools
 
 test: lint
 	$(BIN)/python -m pytest
@@ -38,6 +38,10 @@ package: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Needs the package index: kept out of `make test` so a newly published advisory never breaks a build.
+audit: install
+	$(BIN)/python -m tools.audit
 
 rollup: install
 	$(BIN)/python -m infra.local.rollup_cli $(DAY)
