@@ -61,7 +61,7 @@ INCLUSIVE = (
     ("chalicelib/keys.py", "authenticate"),
     ("chalicelib/usage.py", "_write_transaction"),
     ("chalicelib/worker.py", "run_job"),
-    ("chalicelib/jobs.py", "publish_outcomes"),
+    ("chalicelib/jobs.py", "settle_and_publish"),
     ("chalicelib/ratelimit.py", "settle"),
 )
 # Our functions worth counting per request (a call count > 1 is repeated work).

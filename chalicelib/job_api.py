@@ -95,9 +95,8 @@ def _cancel(services: Services, api_key: ApiKey, job_id: str) -> dict[str, Any]:
     )
     ended = commit_outcomes(services.dynamodb, [outcome])
     if ended:
-        jobs.publish_outcomes(services, ended)
-        services.rate_limiter.settle(
-            [Settlement.of_job(api_key.id, job.reserved_month, job.reserved_tokens, 0)]
+        jobs.settle_and_publish(
+            services, ended, [Settlement.of_job(api_key.id, job.reserved_month, job.reserved_tokens, 0)]
         )
     job.refresh(consistent_read=True)
     if job.status != jobs.CANCELLED:

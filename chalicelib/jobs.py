@@ -22,6 +22,7 @@ from chalicelib.deployments import Deployment
 from chalicelib.errors import Conflict, JobFailed, JobTimeout, ServiceUnavailable
 from chalicelib.keys import ApiKey
 from chalicelib.models import JobRecord, utcnow
+from chalicelib.ratelimit import Settlement
 from chalicelib.services import Services
 from chalicelib.usage import JobOutcome
 
@@ -192,16 +193,24 @@ def result_or_error(job_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def publish_outcomes(services: Services, outcomes: list[JobOutcome]) -> None:
-    """Push each outcome to its waiting API call (best effort: DynamoDB has it)."""
-    if not outcomes:
+def settle_and_publish(services: Services, ended: list[JobOutcome], settlements: list[Settlement]) -> None:
+    """Settle the ended jobs' token reservations, then push each outcome to its waiting API call, in
+    one Redis round trip. A pipeline runs its commands in order, so a client woken by its result
+    already sees its refund. Best effort: DynamoDB has every outcome, and an unsettled reservation
+    only holds tokens until the rate window passes."""
+    if not ended and not settlements:
         return
     try:
         pipe = services.redis.pipeline(transaction=False)
-        for outcome in outcomes:
+        queued = services.rate_limiter.add_settlements(pipe, settlements)
+        for outcome in ended:
             key = result_key(outcome.job_id)
             pipe.lpush(key, json.dumps(outcome.notification(), separators=(",", ":")))
             pipe.expire(key, RESULT_KEY_TTL_SECONDS)
-        pipe.execute()
+        replies = pipe.execute(raise_on_error=False)
+        services.rate_limiter.resettle_unscripted(settlements, replies[:queued])
+        failed = next((reply for reply in replies[queued:] if isinstance(reply, redis.RedisError)), None)
+        if failed is not None:
+            raise failed
     except redis.RedisError as exc:
-        log.warning("could not notify waiters, they will read DynamoDB: %s", exc.__class__.__name__)
+        log.warning("could not settle or notify, waiters will read DynamoDB: %s", exc.__class__.__name__)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from chalicelib.errors import QuotaExceeded, RateLimited
 
@@ -201,13 +203,42 @@ class RateLimiter:
             return
         try:
             pipe = self._client.pipeline(transaction=False)
-            for item in settlements:
-                keys = _keys(item.key_id, item.month)
-                refund = max(item.reserved_tokens - item.used_tokens, 0)
-                self._settle(keys=[keys[1], keys[2]], args=[refund, item.used_tokens], client=pipe)
-            pipe.execute()
+            self.add_settlements(pipe, settlements)
+            self.resettle_unscripted(settlements, pipe.execute(raise_on_error=False))
         except redis.RedisError as exc:
             log.warning("token reservations not settled: %s", exc.__class__.__name__)
+
+    def add_settlements(self, pipe: Pipeline, settlements: list[Settlement]) -> int:
+        """Queue the settlements on a pipeline the caller executes, so they share its round trip, and
+        say how many commands that queued (their replies go to `resettle_unscripted`).
+
+        It queues SCRIPT LOAD, then one EVALSHA per settlement. Not the registered `Script`: redis-py
+        sends SCRIPT EXISTS before every pipeline that carries one, a round trip more per batch. The
+        load in the same pipeline means a Redis that restarted or flushed its scripts still runs the
+        settlements before the pipeline's later commands (the waiters' notifications).
+        """
+        if not settlements:
+            return 0
+        pipe.script_load(_SETTLE)
+        for item in settlements:
+            keys, args = item.script_call()
+            pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
+        return 1 + len(settlements)
+
+    def resettle_unscripted(self, settlements: list[Settlement], replies: list[object]) -> None:
+        """Check the replies (pipeline executed with `raise_on_error=False`) of what `add_settlements`
+        queued; redo a settlement refused with NOSCRIPT (its script flushed between the load and the
+        call) through the registered script, which loads it again."""
+        if not settlements:
+            return
+        for item, reply in zip(settlements, replies[1 : 1 + len(settlements)], strict=True):
+            if isinstance(reply, NoScriptError):
+                keys, args = item.script_call()
+                self._settle(keys=keys, args=args)
+            elif isinstance(reply, Exception):
+                raise reply
+        if isinstance(replies[0], Exception):
+            raise replies[0]
 
 
 @dataclass(frozen=True)
@@ -220,6 +251,12 @@ class Settlement:
     @classmethod
     def of_job(cls, key_id: str, month: str | None, reserved: float | None, used: int) -> Settlement:
         return cls(key_id, month or current_month(), int(reserved or 0), used)
+
+    def script_call(self) -> tuple[list[str], list[int]]:
+        """KEYS and ARGV of the settle script: the tokens TAT and the month's quota counter; the
+        refund (what was reserved but not used) and the tokens used."""
+        keys = _keys(self.key_id, self.month)
+        return [keys[1], keys[2]], [max(self.reserved_tokens - self.used_tokens, 0), self.used_tokens]
 
 
 def _refusal(

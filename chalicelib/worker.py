@@ -154,8 +154,9 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
         log.error("could not record the batch's results: %s", exc.__class__.__name__)
         failures.extend(mid for mid in outcome_message_ids if mid)
         ended = []
-    # Settle before notifying: a client's next request must see the refund.
-    services.rate_limiter.settle(
+    jobs.settle_and_publish(
+        services,
+        ended,
         [
             Settlement.of_job(
                 o.key_id,
@@ -164,9 +165,8 @@ def handle_batch(messages: Iterable[QueueMessage], services: Services) -> dict[s
                 o.prompt_tokens + o.completion_tokens,
             )
             for o in ended
-        ]
+        ],
     )
-    jobs.publish_outcomes(services, ended)
     return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failures]}
 
 

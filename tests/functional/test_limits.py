@@ -61,6 +61,21 @@ def test_tokens_are_reserved_then_refunded_to_what_was_used(client: Client, work
     assert remaining > 2000
 
 
+def test_refunds_are_made_when_redis_has_forgotten_the_scripts(
+    client: Client, workers: Any, services: Services
+) -> None:
+    # Redis restarted or its script cache was flushed before each request: the worker's settlement
+    # meets NOSCRIPT and must still refund, or the fourth request would not fit the limit.
+    key = create_key(client, rate_limit_tpm=2500)["key"]
+    codes = []
+    for _ in range(4):
+        services.redis.script_flush()
+        codes.append(chat(client, key, {**HELLO, "max_tokens": 990}).status_code)
+    assert codes == [200, 200, 200, 200]
+    remaining = int(chat(client, key, {**HELLO, "max_tokens": 1}).headers["x-ratelimit-remaining-tokens"])
+    assert remaining > 2000
+
+
 def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:
     key = create_key(client, monthly_token_quota=10)["key"]
     assert chat(client, key).status_code == 200  # uses more than 10 tokens
