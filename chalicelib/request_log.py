@@ -1,11 +1,13 @@
 """GET /api/requests: the request log (Job rows), newest first, a page at a time.
 
-With `apiKeyId` it reads the `by_key` index (key_id, created_at); otherwise
-the `by_day` index (day, created_at), walking days backwards from today for
-as long as the log is kept (`REQUEST_LOG_RETENTION_DAYS`). Both are Queries
-in descending order; `model` and `status` are filters, so a page may take
-several reads. Only the log's columns are read: never the request body or
-the result.
+With `apiKeyId` it reads the jobs-of-a-key index (key_id, created_at);
+otherwise the jobs-of-a-day index (day, created_at), walking days backwards
+from today for as long as the log is kept (`REQUEST_LOG_RETENTION_DAYS`). Both
+are Queries in descending order over indexes that hold keys only (cheaper
+writes on the hot path); each page of keys is then read from the table in one
+BatchGetItem, and `model` and `status` filter those rows, so a filtered page
+may take several reads. Only the log's columns are read: never the request
+body or the result.
 
 The cursor is opaque to clients: base64 of the index, its partition and the
 last row's position, from which the next page's query starts.
@@ -16,14 +18,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from chalice.app import Request
 from pynamodb.exceptions import PynamoDBException
-from pynamodb.expressions.condition import Condition
 
 from chalicelib import jobs
 from chalicelib.errors import InvalidRequest, ServiceUnavailable
@@ -58,7 +60,7 @@ _FILTERED_PAGE_SIZE = 200
 class Cursor:
     """Where a page ended: the index, its partition, and the last row's keys."""
 
-    index: str  # "by_key" | "by_day"
+    index: str  # "by_key" | "by_day": the cursor's own names, stable across index renames
     partition: str  # a key id, or a day
     created_at: str  # as stored
     job_id: str
@@ -100,47 +102,53 @@ def _cursor_after(index: str, record: JobRecord) -> Cursor:
     return Cursor(index, partition, JobRecord.created_at.serialize(record.created_at), record.job_id)
 
 
-def _filter(model: str | None, status: str | None) -> Condition | None:
-    condition: Condition | None = None
-    if model is not None:
-        condition = JobRecord.model == model
-    if status is not None:
-        by_status = JobRecord.status == status
-        condition = by_status if condition is None else condition & by_status
-    return condition
+def _filter(model: str | None, status: str | None) -> Callable[[JobRecord], bool] | None:
+    if model is None and status is None:
+        return None
+    return lambda row: (model is None or row.model == model) and (status is None or row.status == status)
 
 
-def _newest_first(
-    key_id: str | None, cursor: Cursor | None, condition: Condition | None, page_size: int, oldest_day: str
+def _index_entries(
+    key_id: str | None, cursor: Cursor | None, page_size: int, oldest_day: str
 ) -> Iterator[tuple[str, JobRecord]]:
-    """Log rows, newest first, after `cursor`, as (index, row)."""
+    """Index entries (keys only), newest first, after `cursor`, as (index, entry)."""
     if key_id is not None:
         start = cursor.start_key() if cursor is not None else None
-        for record in JobRecord.by_key.query(
-            key_id,
-            scan_index_forward=False,
-            filter_condition=condition,
-            last_evaluated_key=start,
-            attributes_to_get=_ATTRIBUTES,
-            page_size=page_size,
+        for entry in JobRecord.by_key.query(
+            key_id, scan_index_forward=False, last_evaluated_key=start, page_size=page_size
         ):
-            yield "by_key", record
+            yield "by_key", entry
         return
     today = utcnow().date()
     day = datetime.strptime(cursor.partition, "%Y-%m-%d").date() if cursor is not None else today
     start = cursor.start_key() if cursor is not None else None
     while day.isoformat() >= oldest_day:
-        for record in JobRecord.by_day.query(
-            day.isoformat(),
-            scan_index_forward=False,
-            filter_condition=condition,
-            last_evaluated_key=start,
-            attributes_to_get=_ATTRIBUTES,
-            page_size=page_size,
+        for entry in JobRecord.by_day.query(
+            day.isoformat(), scan_index_forward=False, last_evaluated_key=start, page_size=page_size
         ):
-            yield "by_day", record
+            yield "by_day", entry
         start = None
         day -= timedelta(days=1)
+
+
+def _newest_first(
+    key_id: str | None,
+    cursor: Cursor | None,
+    keep: Callable[[JobRecord], bool] | None,
+    page_size: int,
+    oldest_day: str,
+) -> Iterator[tuple[str, JobRecord]]:
+    """Log rows, newest first, after `cursor`, as (index, row): a page of index keys at a time, its
+    rows read in one batch."""
+    entries = _index_entries(key_id, cursor, page_size, oldest_day)
+    while batch := list(islice(entries, page_size)):
+        job_ids = [entry.job_id for _, entry in batch]
+        rows = {row.job_id: row for row in JobRecord.batch_get(job_ids, attributes_to_get=_ATTRIBUTES)}
+        for index, entry in batch:
+            row = rows.get(entry.job_id)
+            # A row gone since its index entry was read (expired) is simply not listed.
+            if row is not None and (keep is None or keep(row)):
+                yield index, row
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -184,14 +192,14 @@ def list_requests(request: Request, services: Services) -> dict[str, Any]:
         raise InvalidRequest("This cursor belongs to a listing with other filters.", param="cursor")
     if cursor is not None and key_id is not None and cursor.partition != key_id:
         raise InvalidRequest("This cursor belongs to another key's listing.", param="cursor")
-    condition = _filter(model, status)
-    page_size = _FILTERED_PAGE_SIZE if condition is not None else limit + 1
+    keep = _filter(model, status)
+    page_size = _FILTERED_PAGE_SIZE if keep is not None else limit + 1
     retention = timedelta(days=services.settings.request_log_retention_days)
     oldest_day = (utcnow() - retention).date().isoformat()
     rows: list[tuple[str, JobRecord]] = []
     try:
         # One row more than asked for tells whether there is a next page.
-        for item in _newest_first(key_id, cursor, condition, page_size, oldest_day):
+        for item in _newest_first(key_id, cursor, keep, page_size, oldest_day):
             rows.append(item)
             if len(rows) > limit:
                 break

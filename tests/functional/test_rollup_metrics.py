@@ -680,6 +680,45 @@ def test_real_requests_show_in_the_log_newest_first_and_in_the_metrics(
     assert totals["latency_ms"]["p50"] is not None
 
 
+def test_the_log_filters_rows_and_pages_through_them_by_key_and_by_day(client: Client, pg: Any) -> None:
+    # GIVEN six async jobs of one key, no worker running, every other one cancelled
+    created = create_key(client)
+    auth = {"Authorization": f"Bearer {created['key']}"}
+    job_ids = []
+    for n in range(6):
+        response = client.http.post(
+            "/v1/chat/completions",
+            headers={**auth, "Content-Type": "application/json", "X-GPUCloud-Async": "true"},
+            body=json.dumps({"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": str(n)}]}),
+        )
+        assert response.status_code == 202, response.body
+        job_ids.append(response.json_body["id"])
+    cancelled = job_ids[1::2]
+    for job_id in cancelled:
+        assert client.http.delete(f"/v1/jobs/{job_id}", headers=auth).status_code == 200
+    newest_first = list(reversed(cancelled))
+    # WHEN the cancelled ones are listed a row at a time, for the key and for the whole day
+    for scope in (f"apiKeyId={created['id']}&", ""):
+        seen: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(50):
+            query = f"{scope}status=cancelled&model=gpt-3.5-turbo&limit=1"
+            query += f"&cursor={cursor}" if cursor else ""
+            page = client.http.get(f"/api/requests?{query}", headers=ADMIN)
+            assert page.status_code == 200, page.body
+            seen += page.json_body["data"]
+            cursor = page.json_body["next_cursor"]
+            if cursor is None:
+                break
+        # THEN every row is a cancelled one, and this key's are exactly its cancelled jobs, newest first
+        assert {row["status"] for row in seen} == {"cancelled"}, scope
+        assert [row["id"] for row in seen if row["key_id"] == created["id"]] == newest_first, scope
+    # AND without the filter the key's log has all six, queued ones included
+    everything = client.http.get(f"/api/requests?apiKeyId={created['id']}", headers=ADMIN).json_body
+    assert [row["id"] for row in everything["data"]] == list(reversed(job_ids))
+    assert {row["status"] for row in everything["data"]} == {"queued", "cancelled"}
+
+
 def test_bad_request_log_params_are_400(client: Client, pg: Any) -> None:
     day_cursor = Cursor("by_day", TODAY.isoformat(), "2026-01-01T00:00:00.000000+0000", "job").encode()
     key_cursor = Cursor("by_key", "key_one", "2026-01-01T00:00:00.000000+0000", "job").encode()
