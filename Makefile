@@ -33,6 +33,7 @@ package: install
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $${STAGE:-dev} \
 		--merge-template infra/template.json build/package
 	$(BIN)/python -m infra.package_lambda build/package/deployment.zip
+	$(BIN)/python -m infra.http_api build/package/sam.json
 	$(BIN)/cfn-lint build/package/sam.json
 	@ls -l build/package
 

@@ -309,7 +309,7 @@ def bill(
     api_gb_s = memory["api_handler"] / 1024 * math.ceil(durations["api_ms"]) / 1000
     worker_gb_s = memory["worker"] / 1024 * math.ceil(durations["worker_batch_ms"]) / 1000 / batch
     lines = {
-        "API Gateway REST API (what Chalice deploys)": PRICES["apigw_rest_per_m"],
+        "API Gateway HTTP API (HttpApiUrl)": PRICES["apigw_http_per_m"],
         "Lambda requests (API 1 + worker 1/batch)": (1 + 1 / batch) * PRICES["lambda_requests_per_m"],
         "Lambda compute, API handler": api_gb_s * million * PRICES["lambda_gb_s"],
         "Lambda compute, worker": worker_gb_s * million * PRICES["lambda_gb_s"],
@@ -321,7 +321,7 @@ def bill(
     return {
         "lines": lines,
         "total": total,
-        "total_with_http_api": total - PRICES["apigw_rest_per_m"] + PRICES["apigw_http_per_m"],
+        "total_with_rest_api": total - PRICES["apigw_http_per_m"] + PRICES["apigw_rest_per_m"],
     }
 
 
@@ -563,7 +563,7 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"  {name:<48} ${dollars:8.3f}")
         print(
             f"  {'total':<48} ${b['total']:8.2f}   "
-            f"(with an HTTP API instead: ${b['total_with_http_api']:.2f})"
+            f"(through Chalice's REST API instead, EndpointURL: ${b['total_with_rest_api']:.2f})"
         )
     prices = report["prices"]
     memory = report["memory_mb"]

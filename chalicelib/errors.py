@@ -71,6 +71,15 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class UnknownUrl(NotFound):
+    code = "unknown_url"
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(
+            f"Unknown request URL: {method} {path}. See docs/openapi.yaml for the endpoints GPU Cloud serves."
+        )
+
+
 class Conflict(GpuCloudError):
     status = 409
     type = "invalid_request_error"

@@ -16,6 +16,7 @@ from chalicelib.errors import (
     AdminUnauthorized,
     GpuCloudError,
     ServiceUnavailable,
+    UnknownUrl,
     openai_shape_of_chalice_error,
 )
 from chalicelib.keys import bearer_token
@@ -24,6 +25,9 @@ from chalicelib.settings import get_settings
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/api/"
+# The HTTP API's catch-all route (infra/http_api.py): API Gateway sends every URL no route matches
+# with this as the resource path, which Chalice's route table does not know.
+CATCH_ALL_ROUTE = "$default"
 
 
 def admin_cors() -> CORSConfig | None:
@@ -89,6 +93,8 @@ def guard(view: Callable[..., Any]) -> Callable[..., Any]:
 def edge_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Authenticate admin routes, then render every error as OpenAI does."""
     try:
+        if event.path == CATCH_ALL_ROUTE:
+            raise UnknownUrl(event.method, str(event.to_original_event().get("path")))
         if event.path.startswith(ADMIN_PREFIX):
             require_admin(event.headers.get("authorization"), get_settings().admin_token)
         response = get_response(event)

@@ -19,23 +19,15 @@ from urllib.parse import unquote, urlsplit
 from chalice.app import Chalice
 from chalice.local import LambdaContext, LambdaEventConverter, LocalChalice, RouteMatcher
 
+from chalicelib.errors import UnknownUrl
+
 log = logging.getLogger(__name__)
 
 DASHBOARD_PREFIX = "/dashboard/"
 
 
 def _not_found_body(method: str, path: str) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": f"Unknown request URL: {method} {path}. See docs/openapi.yaml for the "
-                "endpoints GPU Cloud serves.",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "unknown_url",
-            }
-        }
-    ).encode()
+    return json.dumps(UnknownUrl(method, path).body()).encode()
 
 
 class ApiGatewayEmulator:

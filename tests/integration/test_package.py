@@ -23,5 +23,15 @@ def test_make_package_builds_a_lint_clean_template() -> None:
         for statement in resources[policy]["Properties"]["PolicyDocument"]["Statement"]:
             assert statement["Resource"] != "*"
             assert all(not action.endswith(":*") for action in statement["Action"])
+    # The HTTP API beside Chalice's REST API: every route of the app, the catch-all, payload format 1.0.
+    from app import app
+
+    routes = {
+        r["Properties"]["RouteKey"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"
+    }
+    assert routes == {f"{m} {path}" for path, methods in app.routes.items() for m in methods} | {"$default"}
+    integration = resources["HttpApiIntegration"]["Properties"]
+    assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == ("AWS_PROXY", "1.0")
+    assert "HttpApiUrl" in template["Outputs"] and "EndpointURL" in template["Outputs"]
     zipped_mb = (ROOT / "build" / "package" / "deployment.zip").stat().st_size / 1e6
     assert zipped_mb < 50, f"Lambda rejects packages over 50 MB zipped; this one is {zipped_mb:.1f} MB"
