@@ -6,7 +6,8 @@ Measured in docs/PERFORMANCE.md (section 2): with moto as shipped a 2,000-job
 backlog drains at ~6 jobs/s and the stack slows down as its tables grow; with
 these patches, at ~240 jobs/s whatever the depth.
 
-Same arguments as `python -m moto.server`. What it changes (moto 5.2.5):
+Same arguments as `python -m moto.server`. What it changes (moto 5.2.5; each
+is emulator-only: AWS's services have none of these costs):
 
 1. SQS ReceiveMessage checks each message's retention with
    `SQSBackend.is_message_valid_based_on_retention_period`, which calls
@@ -25,6 +26,9 @@ Same arguments as `python -m moto.server`. What it changes (moto 5.2.5):
 
 4. DynamoDB writes are serialised by one lock: moto's threaded server can
    otherwise lose one of two concurrent ADDs to the same item.
+5. The server finds each request's service by listing moto's package directory
+   and matching every service's URL patterns, under a global lock; here the
+   answer is kept per host.
 
 Everything else is moto as shipped. The patches target moto 5.2.5 (the pinned
 version); with any other version the server runs unpatched and says so.
@@ -33,6 +37,7 @@ version); with any other version the server runs unpatched and says so.
 from __future__ import annotations
 
 import copy as _copy
+import logging
 import sys
 import threading
 import time
@@ -124,6 +129,29 @@ def apply() -> None:
     # and serialisable transactions would.
     _serialise_writes(ddb_models.DynamoDBBackend)
 
+    # 5: the server finds each request's service under one global lock, by listing moto's package
+    # directory (twice: once for the gateway's host, once for the service the signature names) and
+    # trying every service's URL patterns: a fifth of its CPU under load. The answer for a host
+    # never changes, so it is computed once per host.
+    _cache_service_lookup()
+
+
+def _cache_service_lookup() -> None:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    original = DomainDispatcherApplication.get_backend_for_host
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in known:
+            known[host] = original(self, host)
+        return known[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
 
 PATCHED_MOTO_VERSION = "5.2.5"
 
@@ -145,13 +173,22 @@ def _serialise_writes(backend: Any) -> None:
         setattr(backend, name, locked)
 
 
-def main(argv: list[str] | None = None) -> None:
+def apply_if_supported() -> bool:
+    """Patch moto (in this process) if it is the version the patches target."""
     import moto
 
-    if moto.__version__ == PATCHED_MOTO_VERSION:
-        apply()
-    else:
+    if moto.__version__ != PATCHED_MOTO_VERSION:
         print(f"moto {moto.__version__} is not {PATCHED_MOTO_VERSION}: running it unpatched", file=sys.stderr)
+        return False
+    apply()
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    apply_if_supported()
+    # One access-log line per AWS call ("POST / 200": every call looks alike) cost the emulator 3 % of
+    # its CPU under load and filled the stack's log; errors are still logged.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.server import main as moto_main
 
     moto_main(argv if argv is not None else sys.argv[1:])
