@@ -18,7 +18,7 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from infra.local import emulator
+from infra.local import emulator, moto_server
 from infra.local.poller import EventSourcePoller
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -26,6 +26,10 @@ ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[dict[str, str]]:
+    # The local stack's moto, patched: without it a cancelled transaction restores whole tables from
+    # a copy taken when it began, erasing another thread's writes made meanwhile (a job submitted
+    # while the worker thread commits a batch), which DynamoDB never does.
+    moto_server.apply_if_supported()
     with mock_aws():
         outputs = emulator.deploy(
             None,

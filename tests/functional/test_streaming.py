@@ -33,6 +33,7 @@ def test_stream_chunks_add_up_to_the_non_streamed_answer(client: Client, workers
     key = create_key(client)["key"]
     request = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "stream me"}], "seed": 11}
     plain = post(client, key, request).json_body
+    assert "choices" in plain, plain
     streamed = post(client, key, {**request, "stream": True, "stream_options": {"include_usage": True}})
     assert streamed.status_code == 200
     assert streamed.headers["Content-Type"].startswith("text/event-stream")
