@@ -108,7 +108,7 @@ def _client_loop(
             job_id = exc.response.headers.get("x-gpucloud-job-id")
             if job_id:
                 ledger.accept(key["id"], job_id, mode)
-            ledger.error(f"{mode}: HTTP 500 {exc.code}")
+            ledger.error(f"{mode}: HTTP {exc.status_code} {exc.code}")
         except openai.APIStatusError as exc:
             ledger.error(f"{mode}: HTTP {exc.status_code} {exc.code}")
         except openai.APIConnectionError:
