@@ -231,14 +231,15 @@ class RateLimiter:
         call) through the registered script, which loads it again."""
         if not settlements:
             return
+        failed = replies[0] if isinstance(replies[0], Exception) else None
         for item, reply in zip(settlements, replies[1 : 1 + len(settlements)], strict=True):
             if isinstance(reply, NoScriptError):
                 keys, args = item.script_call()
                 self._settle(keys=keys, args=args)
-            elif isinstance(reply, Exception):
-                raise reply
-        if isinstance(replies[0], Exception):
-            raise replies[0]
+            elif isinstance(reply, Exception) and failed is None:
+                failed = reply  # raised once the other settlements are redone
+        if failed is not None:
+            raise failed
 
 
 @dataclass(frozen=True)

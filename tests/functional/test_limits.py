@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
+import redis
 from chalice.test import Client
+from redis.exceptions import NoScriptError
 
 from chalicelib.admission import admit
 from chalicelib.errors import InvalidApiKey
+from chalicelib.ratelimit import Settlement, current_month
 from chalicelib.services import Services
 from tests.functional.conftest import ADMIN, create_key
 
@@ -74,6 +78,18 @@ def test_refunds_are_made_when_redis_has_forgotten_the_scripts(
     assert codes == [200, 200, 200, 200]
     remaining = int(chat(client, key, {**HELLO, "max_tokens": 1}).headers["x-ratelimit-remaining-tokens"])
     assert remaining > 2000
+
+
+def test_one_failed_settlement_does_not_stop_the_others_being_redone(services: Services) -> None:
+    # GIVEN a settle pipeline whose replies are: the script load, an error, a NOSCRIPT
+    month = current_month()
+    key_id = f"key_{uuid.uuid4().hex[:24]}"
+    broken, unscripted = Settlement("key_other", month, 0, 5), Settlement(key_id, month, 0, 7)
+    replies: list[object] = ["sha", redis.ResponseError("WRONGTYPE"), NoScriptError("NOSCRIPT")]
+    # WHEN they are checked, THEN the NOSCRIPT one is redone, and only then is the error raised
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        services.rate_limiter.resettle_unscripted([broken, unscripted], replies)
+    assert services.redis.get(f"quota:{key_id}:{month}") == b"7"
 
 
 def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:
