@@ -110,6 +110,8 @@ def held_back_by(name: str, latest: str, requires_python: str | None) -> str:
                 requirement = Requirement(line)
             except InvalidRequirement:
                 continue
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue  # an extra's or another platform's requirement: not what holds this one back
             if canonical(requirement.name) == canonical(name) and not requirement.specifier.contains(
                 newest, prereleases=True
             ):
@@ -117,17 +119,24 @@ def held_back_by(name: str, latest: str, requires_python: str | None) -> str:
     return f"not the latest release ({latest}): upgrade its pin"
 
 
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
 def audit_one(client: httpx.Client, name: str, version: str) -> Finding:
     release = client.get(f"/pypi/{name}/{version}/json")
     if release.status_code == 200:
         return Finding(name, version, "release", advisories(release.json()))
-    if release.status_code != 404:
-        release.raise_for_status()
-    project = client.get(f"/pypi/{name}/json")
-    project.raise_for_status()
+    project = client.get(f"/pypi/{name}/json") if release.status_code == 404 else release
+    if project.status_code != 200:
+        # Not on the index (a local distribution) or the index failed for it: say so, go on.
+        return Finding(name, version, "unchecked", reason=f"the index answered HTTP {project.status_code}")
     payload = project.json()
     latest = str(payload["info"]["version"])
-    if latest == version:
+    if _same_version(latest, version):
         return Finding(name, version, "latest", advisories(payload), latest=latest)
     return Finding(
         name,

@@ -60,6 +60,18 @@ def test_an_older_release_is_reported_unchecked_not_clean(capsys: pytest.Capture
     assert "unchecked  lib==1.0 (direct pin)" in out and "upgrade its pin" in out
 
 
+def test_a_version_spelled_otherwise_is_still_the_latest_and_a_missing_project_does_not_stop_the_audit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    transport = index({"/pypi/lib/json": project("1.0.0", [ADVISORY])})
+    findings = audit([("lib", "1.0"), ("private-thing", "0.1")], "https://index.test", transport)
+    assert [(f.name, f.source) for f in findings] == [("lib", "latest"), ("private-thing", "unchecked")]
+    assert report(findings, set()) == 1
+    out = capsys.readouterr().out
+    assert "VULNERABLE lib==1.0: PYSEC-2099-1" in out
+    assert "unchecked  private-thing==0.1" in out and "HTTP 404" in out
+
+
 def test_direct_pins_are_read_from_requirement_lines(tmp_path: Path) -> None:
     path = tmp_path / "requirements.txt"
     path.write_text("-r other.txt\n# note\npsycopg[binary]==3.3.9\nPyYAML==6.0.4  # why\nmoto[server]==5\n")
