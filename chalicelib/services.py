@@ -14,6 +14,8 @@ import boto3
 import redis
 from botocore.config import Config
 from pynamodb.connection import Connection
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from chalicelib.cache import TtlCache
 from chalicelib.deployments import Deployment
@@ -24,6 +26,13 @@ from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import psycopg
+
+# redis-py re-sends a command after a timeout by default, but a timed-out EVALSHA may have run, and the
+# rate-limit and settle scripts are not idempotent: a re-sent settle would add a job's tokens to the
+# monthly quota again. Only a failed connection (nothing was sent, or the server is gone) is retried.
+REDIS_RETRY = Retry(
+    ExponentialWithJitterBackoff(base=0.01, cap=1), retries=10, supported_errors=(redis.ConnectionError,)
+)
 
 
 class Services:
@@ -72,6 +81,7 @@ class Services:
             socket_connect_timeout=1,
             socket_timeout=self.settings.result_timeout_seconds + 5,
             health_check_interval=30,
+            retry=REDIS_RETRY,
         )
 
     @cached_property

@@ -50,14 +50,22 @@ class OwnRedis:
 
 
 class TcpProxy:
-    """Forwards a local port to a target; `cut()` refuses and drops connections."""
+    """Forwards a local port to a target; `cut()` refuses and drops connections;
+    `lose_replies()` makes the connections open now deliver requests but drop what the target
+    answers (a reply lost after the work was done), while new connections work."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.port = free_port()
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
+        self._reply_switches: list[threading.Event] = []
         self._lock = threading.Lock()
+
+    def lose_replies(self) -> None:
+        with self._lock:
+            for switch in self._reply_switches:
+                switch.set()
 
     @property
     def url(self) -> str:
@@ -97,16 +105,19 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            losing = threading.Event()
             with self._lock:
                 self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                self._reply_switches.append(losing)
+            for source, sink, switch in ((client, upstream, None), (upstream, client, losing)):
+                threading.Thread(target=self._pump, args=(source, sink, switch), daemon=True).start()
 
     @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(source: socket.socket, sink: socket.socket, losing: threading.Event | None) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if losing is None or not losing.is_set():
+                    sink.sendall(data)
         except OSError:
             pass
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -13,9 +14,10 @@ from redis.exceptions import NoScriptError
 
 from chalicelib.admission import admit
 from chalicelib.errors import InvalidApiKey
-from chalicelib.ratelimit import Settlement, current_month
-from chalicelib.services import Services
+from chalicelib.ratelimit import RateLimiter, Settlement, current_month
+from chalicelib.services import REDIS_RETRY, Services
 from tests.functional.conftest import ADMIN, create_key
+from tests.outages import TcpProxy
 
 HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 20}
 
@@ -90,6 +92,23 @@ def test_one_failed_settlement_does_not_stop_the_others_being_redone(services: S
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         services.rate_limiter.resettle_unscripted([broken, unscripted], replies)
     assert services.redis.get(f"quota:{key_id}:{month}") == b"7"
+
+
+def test_a_settlement_whose_reply_is_lost_is_counted_once(services: Services) -> None:
+    # GIVEN a Redis client with the product's retry policy, through a proxy, its connection open
+    url = urlsplit(services.settings.redis_url)
+    proxy = TcpProxy(url.port or 6379).open()
+    database = int(url.path.strip("/") or 0)
+    client = redis.Redis(port=proxy.port, db=database, socket_timeout=0.5, retry=REDIS_RETRY)
+    client.ping()
+    month, key_id = current_month(), f"key_{uuid.uuid4().hex[:24]}"
+    # WHEN Redis runs a settlement of 7 tokens but its reply is lost
+    proxy.lose_replies()
+    RateLimiter(client).settle([Settlement(key_id, month, 0, 7)])
+    # THEN the tokens count once towards the month's quota: a timed-out script is never re-sent
+    # (redis-py's default policy re-sent it on a new connection and counted 14)
+    assert services.redis.get(f"quota:{key_id}:{month}") == b"7"
+    proxy.cut()
 
 
 def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:
