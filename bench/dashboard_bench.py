@@ -30,9 +30,9 @@ import httpx
 import psycopg
 from playwright.sync_api import sync_playwright
 
+from chalicelib.counters import USAGE_SHARDS
 from chalicelib.models import LATENCY_BUCKETS_MS
 from chalicelib.rollup import BUCKET_SUMS
-from chalicelib.usage import USAGE_SHARDS
 from infra.local.launcher import RunningStack, start_stack
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 

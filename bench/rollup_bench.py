@@ -100,10 +100,10 @@ def main() -> None:
 def _run(requests: int, keys: int, database_url: str, *, rerun: bool, traced: bool) -> None:
     import psycopg
 
+    from chalicelib.counters import USAGE_SHARDS
     from chalicelib.models import UsageCounterRecord
     from chalicelib.postgres import migrate
     from chalicelib.rollup import roll_up_day
-    from chalicelib.usage import USAGE_SHARDS
 
     day = BENCH_DAY
     with psycopg.connect(database_url, autocommit=True) as connection:

@@ -1,10 +1,11 @@
-"""Reading the hourly usage counters back, and merging them.
+"""The hourly usage counters: their partitions, their sums, and reading them back.
 
-The worker adds to `UsageCounterRecord` (chalicelib/usage.py); this module is
-the read side shared by the nightly rollup and the live part of the metrics
-API. An hour is read with one Query per shard partition (`YYYY-MM-DDTHH#n`),
-never a Scan. Counters merge by addition, latency histograms included, so
-shards, hours, keys and models combine in any order.
+The worker adds to `UsageCounterRecord` (chalicelib/usage.py, summing a batch
+with this module's `Counters`); this module is also the read side shared by the
+nightly rollup and the live part of the metrics API. An hour is read with one
+Query per shard partition (`YYYY-MM-DDTHH#n`), never a Scan. Counters merge
+by addition, latency histograms included, so shards, hours, keys and models
+combine in any order.
 """
 
 from __future__ import annotations
@@ -18,10 +19,23 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.models import LATENCY_BUCKETS_MS, UsageCounterRecord
-from chalicelib.usage import USAGE_SHARDS, hour_of
 
+# Counter items per hour: spreads a busy hour's writes over this many
+# partitions; the rollup reads each hour with this many queries.
+USAGE_SHARDS = 4
 BUCKETS = len(LATENCY_BUCKETS_MS)
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
+
+
+def hour_of(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H")
+
+
+def latency_bucket(latency_ms: float) -> int:
+    for index, upper in enumerate(LATENCY_BUCKETS_MS):
+        if latency_ms <= upper:
+            return index
+    return len(LATENCY_BUCKETS_MS) - 1
 
 
 def percentile(buckets: Sequence[int], quantile: float) -> int | None:

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,18 +25,11 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.models import (
-    LATENCY_BUCKETS_MS,
-    ApiKeyRecord,
-    JobRecord,
-    UsageCounterRecord,
-)
+from chalicelib.counters import BUCKETS, USAGE_SHARDS, Counters, hour_of, latency_bucket
+from chalicelib.models import ApiKeyRecord, JobRecord, UsageCounterRecord
 
 log = logging.getLogger(__name__)
 
-# Counter items per hour: spreads a busy hour's writes over this many
-# partitions; the rollup reads each hour with this many queries.
-USAGE_SHARDS = 4
 COUNTER_RETENTION = timedelta(days=90)
 _MAX_COMMIT_ATTEMPTS = 6
 
@@ -85,34 +78,19 @@ class JobOutcome:
         }
 
 
-def hour_of(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H")
-
-
-def latency_bucket(latency_ms: float) -> int:
-    for index, upper in enumerate(LATENCY_BUCKETS_MS):
-        if latency_ms <= upper:
-            return index
-    return len(LATENCY_BUCKETS_MS) - 1
-
-
-@dataclass
-class _CounterDelta:
-    requests: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_ms_sum: int = 0
-    buckets: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-
-    def add(self, outcome: JobOutcome) -> None:
-        sign = outcome.sign
-        self.requests += sign
-        self.errors += sign * int(outcome.is_error)
-        self.prompt_tokens += sign * outcome.prompt_tokens
-        self.completion_tokens += sign * outcome.completion_tokens
-        self.latency_ms_sum += sign * outcome.latency_ms
-        self.buckets[latency_bucket(outcome.latency_ms)] += sign
+def _counted(outcome: JobOutcome) -> Counters:
+    """What one outcome adds to its counter and its key's totals (a take-back subtracts)."""
+    sign = outcome.sign
+    buckets = [0] * BUCKETS
+    buckets[latency_bucket(outcome.latency_ms)] = sign
+    return Counters(
+        requests=sign,
+        errors=sign * int(outcome.is_error),
+        prompt_tokens=sign * outcome.prompt_tokens,
+        completion_tokens=sign * outcome.completion_tokens,
+        latency_ms_sum=sign * outcome.latency_ms,
+        buckets=buckets,
+    )
 
 
 def _job_actions(outcome: JobOutcome) -> list[Action]:
@@ -142,12 +120,13 @@ def _job_actions(outcome: JobOutcome) -> list[Action]:
 
 
 def _write_transaction(connection: Connection, outcomes: list[JobOutcome], shard: int) -> None:
-    counters: dict[tuple[str, str, str], _CounterDelta] = defaultdict(_CounterDelta)
-    key_totals: dict[str, _CounterDelta] = defaultdict(_CounterDelta)
+    counters: dict[tuple[str, str, str], Counters] = defaultdict(Counters)
+    key_totals: dict[str, Counters] = defaultdict(Counters)
     last_used: dict[str, datetime] = {}
     for outcome in outcomes:
-        counters[(hour_of(outcome.created_at), outcome.key_id, outcome.model)].add(outcome)
-        key_totals[outcome.key_hash].add(outcome)
+        counted = _counted(outcome)
+        counters[(hour_of(outcome.created_at), outcome.key_id, outcome.model)].merge(counted)
+        key_totals[outcome.key_hash].merge(counted)
         if outcome.sign > 0:
             last_used[outcome.key_hash] = max(
                 last_used.get(outcome.key_hash, outcome.finished_at), outcome.finished_at
@@ -171,8 +150,9 @@ def _write_transaction(connection: Connection, outcomes: list[JobOutcome], shard
                     datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC) + COUNTER_RETENTION
                 ),
             ]
-            for bucket, count in delta.buckets.items():
-                actions.append(getattr(UsageCounterRecord, f"lat_{bucket}").add(count))
+            for bucket, count in enumerate(delta.buckets):
+                if count:
+                    actions.append(getattr(UsageCounterRecord, f"lat_{bucket}").add(count))
             transaction.update(
                 UsageCounterRecord(hour_shard=f"{hour}#{shard}", key_model=f"{key_id}#{model}"),
                 actions=actions,

@@ -23,11 +23,11 @@ import pytest
 from chalice.test import Client
 from pynamodb.expressions.update import Action
 
+from chalicelib.counters import USAGE_SHARDS, latency_bucket
 from chalicelib.models import LATENCY_BUCKETS_MS, UsageCounterRecord
 from chalicelib.request_log import Cursor
 from chalicelib.rollup import FAILED, SUCCEEDED, roll_up_day, roll_up_days
 from chalicelib.services import Services
-from chalicelib.usage import USAGE_SHARDS, latency_bucket
 from infra.local.scheduler import start_scheduler
 from tests.functional.conftest import ADMIN, create_key
 
