@@ -137,13 +137,19 @@ _CHALICE_ERRORS: dict[int, tuple[str, str | None, str]] = {
 
 
 def openai_shape_of_chalice_error(status: int, body: Any) -> dict[str, Any] | None:
-    """The OpenAI-shaped body for a Chalice-native error, or None if it is ours."""
+    """The OpenAI-shaped body for a Chalice-native error, or None if it is ours.
+
+    Anything that is not already `{"error": ...}` is reshaped, a body that is not JSON included (with
+    debug on, Chalice answers its own 500s with a plain-text traceback, which must not reach a client).
+    """
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
         except ValueError:
             body = None
-    if not isinstance(body, dict) or "error" in body:
+    if not isinstance(body, dict):
+        body = {}
+    if "error" in body:
         return None
     type_, code, default_message = _CHALICE_ERRORS.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", None, "Request failed.")

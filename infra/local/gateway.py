@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from chalice.app import Chalice
 from chalice.local import LambdaContext, LambdaEventConverter, LocalChalice, RouteMatcher
 
-from chalicelib.errors import UnknownUrl
+from chalicelib.errors import UnknownUrl, error_body
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,20 @@ def make_handler(gateway: ApiGatewayEmulator, dashboard_dir: Path) -> type[BaseH
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # http.server answers malformed requests and unknown methods itself, in HTML; API Gateway
+            # would not reach the app either, but a client here still gets OpenAI's error shape.
+            reason = message or self.responses.get(code, ("Bad request",))[0]
+            body = error_body(f"{reason}.", "server_error" if code >= 500 else "invalid_request_error")
+            self.close_connection = True
+            self._send(code, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self.send_error(400, "Content-Length must be a number of bytes")
+                return
             body = self.rfile.read(length) if length else None
             path = urlsplit(self.path).path
             if self.command == "GET" and (path == "/dashboard" or path.startswith(DASHBOARD_PREFIX)):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -86,16 +88,16 @@ def test_a_poisoned_job_fails_cleanly_and_lands_in_the_dlq(
     # The message moves to the DLQ on its next receive after the last attempt.
     sqs = boto3.client("sqs", endpoint_url=str(stack.state["aws_endpoint_url"]), region_name="us-east-1")
     dlq = sqs.get_queue_url(QueueName="gpucloud-inference-jobs-dlq")["QueueUrl"]
-    deadline = time.monotonic() + 20
-    found = False
-    while not found and time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
+
+    def taken_from_the_dlq() -> bool:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in messages.get("Messages", []):
             if job_id in message["Body"]:
-                found = True
                 sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-    assert found, f"job {job_id} never reached the DLQ"
+                return True
+        return False
+
+    assert wait_for(taken_from_the_dlq, timeout=20), f"job {job_id} never reached the DLQ"
 
 
 def test_health_reports_every_dependency(stack: RunningStack) -> None:
@@ -108,6 +110,20 @@ def test_unknown_urls_are_404_in_openai_shape(stack: RunningStack) -> None:
     response = httpx.get(f"{stack.api_url}/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_url"
+
+
+def test_requests_the_http_front_refuses_are_in_openai_shape_too(stack: RunningStack) -> None:
+    # An unknown method, and a malformed Content-Length, never reach the app: the front answers them.
+    unknown_method = httpx.request("BREW", f"{stack.api_url}/v1/models")
+    assert unknown_method.status_code == 501
+    assert unknown_method.json()["error"]["type"] == "server_error"
+    host, port = urlsplit(stack.api_url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n")
+        answer = raw.makefile("rb").read().decode()
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 400")
+    assert json.loads(body)["error"]["message"] == "Content-Length must be a number of bytes."
 
 
 def test_streaming_with_the_sdk_matches_the_plain_answer(
