@@ -102,13 +102,15 @@ def test_a_settlement_whose_reply_is_lost_is_counted_once(services: Services) ->
     client = redis.Redis(port=proxy.port, db=database, socket_timeout=0.5, retry=REDIS_RETRY)
     client.ping()
     month, key_id = current_month(), f"key_{uuid.uuid4().hex[:24]}"
-    # WHEN Redis runs a settlement of 7 tokens but its reply is lost
-    proxy.lose_replies()
-    RateLimiter(client).settle([Settlement(key_id, month, 0, 7)])
-    # THEN the tokens count once towards the month's quota: a timed-out script is never re-sent
-    # (redis-py's default policy re-sent it on a new connection and counted 14)
-    assert services.redis.get(f"quota:{key_id}:{month}") == b"7"
-    proxy.cut()
+    try:
+        # WHEN Redis runs a settlement of 7 tokens but its reply is lost
+        proxy.lose_replies()
+        RateLimiter(client).settle([Settlement(key_id, month, 0, 7)])
+        # THEN the tokens count once towards the month's quota: a timed-out script is never re-sent
+        # (redis-py's default policy re-sent it on a new connection and counted 14)
+        assert services.redis.get(f"quota:{key_id}:{month}") == b"7"
+    finally:
+        proxy.cut()
 
 
 def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:

@@ -15,6 +15,7 @@ from chalicelib.keys import authenticate
 from chalicelib.models import ApiKeyRecord, JobRecord, UsageCounterRecord
 from infra.local.poller import lambda_record
 from tests.functional.conftest import create_key
+from tests.waiting import wait_for
 
 
 def submit(services: Any, key: str, content: str) -> str:
@@ -25,13 +26,17 @@ def submit(services: Any, key: str, content: str) -> str:
 
 
 def receive_all(services: Any, expected: int) -> list[dict[str, Any]]:
+    """Receive until `expected` messages have arrived (a redelivery waits out the visibility timeout)."""
     messages: list[dict[str, Any]] = []
-    while len(messages) < expected:
-        batch = services.sqs.receive_message(
-            QueueUrl=services.queue_url(), MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=2
-        ).get("Messages", [])
-        assert batch, f"expected {expected} messages, got {len(messages)}"
-        messages += batch
+
+    def all_arrived() -> bool:
+        received = services.sqs.receive_message(
+            QueueUrl=services.queue_url(), MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+        )
+        messages.extend(received.get("Messages", []))
+        return len(messages) >= expected
+
+    assert wait_for(all_arrived, timeout=15), f"expected {expected} messages, got {len(messages)}"
     return messages
 
 

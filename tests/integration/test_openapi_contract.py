@@ -28,6 +28,7 @@ from referencing.jsonschema import DRAFT202012
 
 from chalicelib.backends.simulated import FAILURE_TRIGGER
 from infra.local.launcher import RunningStack
+from tests.waiting import wait_for
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 SPEC_URI = "urn:gpucloud:openapi"
@@ -142,8 +143,8 @@ class Contract:
         if not content:
             assert not response.content, f"{label} {status} has no documented body: {response.text[:200]}"
             return None
-        # Known bug (test_json_answers_say_they_are_json): JSON bodies come without Content-Type.
-        media_type = content_type_of(response) or "application/json"
+        media_type = content_type_of(response)
+        assert media_type is not None, f"{label} {status} has a body but no Content-Type"
         assert media_type in content, f"{label} {status}: {media_type} is not one of {sorted(content)}"
         schema_at = pointer_to(at, "content", media_type, "schema")
         if media_type == "text/event-stream":
@@ -535,7 +536,7 @@ def test_chat_completion_json_matches_spec_and_openai(contract: Contract, api: h
         "/v1/chat/completions", json={"model": CHAT_MODEL, "messages": MESSAGES, "n": 2, "max_tokens": 5}
     )
     body = contract.check(response, "/v1/chat/completions", 200)
-    assert content_type_of(response) in (None, "application/json")
+    assert content_type_of(response) == "application/json"
     assert_openai_shape(body, "CreateChatCompletionResponse")
     assert_rate_limit_headers(response)
     assert [c["index"] for c in body["choices"]] == [0, 1]
@@ -1123,6 +1124,7 @@ def test_usage_metrics_summary_and_request_log(
         "/api/requests",
         200,
     )
+    assert filtered["data"], "this session's chat completions are not in the log"
     assert all(r["status"] == "succeeded" and r["model"] == CHAT_MODEL for r in filtered["data"])
 
 
@@ -1137,10 +1139,23 @@ def test_rollup_of_a_past_day(contract: Contract, admin: httpx.Client) -> None:
 # ---- dead letters ------------------------------------------------------------------------------------
 
 
-def test_dead_letter_listing_and_redrive(contract: Contract, admin: httpx.Client) -> None:
-    listed = contract.check(admin.get("/api/dlq"), "/api/dlq", 200)
+def test_dead_letter_listing_and_redrive(contract: Contract, admin: httpx.Client, api: httpx.Client) -> None:
+    # GIVEN a job the model always fails on, which ends in the DLQ
+    poison = [{"role": "user", "content": f"{FAILURE_TRIGGER} {uuid.uuid4()}"}]
+    request = {"model": CHAT_MODEL, "messages": poison}
+    accepted = api.post("/v1/chat/completions", json=request, headers={"X-GPUCloud-Async": "1"})
+    job_id = accepted.json()["id"]
+
+    def listed_with_it() -> dict[str, Any] | None:
+        listed: dict[str, Any] = contract.check(admin.get("/api/dlq"), "/api/dlq", 200)
+        return listed if any(letter["job_id"] == job_id for letter in listed["data"]) else None
+
+    listed = wait_for(listed_with_it, timeout=30)
+    assert listed, f"job {job_id} never reached the DLQ"
     assert all(letter["receive_count"] >= 1 for letter in listed["data"])
+    # WHEN the DLQ is redriven, THEN the answer lists that job among the ones sent back
     redriven = contract.check(admin.post("/api/dlq/redrive"), "/api/dlq/redrive", 200)
+    assert job_id in [letter["job_id"] for letter in redriven["data"]]
     assert redriven["redriven"] == len(redriven["data"])
 
 

@@ -14,6 +14,7 @@ def test_mixed_traffic_is_fully_accounted_for(stack: RunningStack) -> None:
     assert report["stuck"] == 0
     assert report["not_ended"] == 0
     assert set(report["by_mode"]) >= {"plain", "stream", "async"}
+    assert len(report["keys"]) == 2
     for key in report["keys"].values():
         # The request log, the hourly counters and the key totals agree.
         assert key["request_log"] == key["counters"] == key["key_total"] >= key["accepted"] > 0

@@ -50,6 +50,7 @@ def test_stop_cuts_before_the_stop_sequence() -> None:
 def test_n_gives_n_distinct_choices() -> None:
     result = generate(n=3, seed=2)
     assert [c.index for c in result.choices] == [0, 1, 2]
+    assert len({c.content for c in result.choices}) == 3
     assert result.completion_tokens == sum(c.completion_tokens for c in result.choices)
 
 
