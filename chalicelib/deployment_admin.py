@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Any, Literal
 
 from chalice.app import Request
@@ -22,7 +21,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.deployments import RUNNING
 from chalicelib.errors import Conflict, InvalidRequest, NotFound
-from chalicelib.models import DeploymentRecord, utcnow
+from chalicelib.models import DeploymentRecord, iso_utc, utcnow
 from chalicelib.openai_schema import parse_json_body, validation_error
 from chalicelib.services import Services
 
@@ -91,10 +90,6 @@ def _backend_config(backend: str, config: dict[str, Any], services: Services, na
     return stored
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def deployment_view(record: DeploymentRecord) -> dict[str, Any]:
     config = {k: v for k, v in (record.config or {}).items() if k != "api_key_secret_arn"}
     if record.backend == "openai":
@@ -107,8 +102,8 @@ def deployment_view(record: DeploymentRecord) -> dict[str, Any]:
         "status": record.status,
         "status_reason": record.status_reason,
         "config": config,
-        "created_at": _iso(record.created_at),
-        "updated_at": _iso(record.updated_at),
+        "created_at": iso_utc(record.created_at),
+        "updated_at": iso_utc(record.updated_at),
     }
 
 
@@ -120,7 +115,7 @@ def _find(name: str) -> DeploymentRecord:
 
 
 def _queue_provisioning(services: Services, record: DeploymentRecord) -> None:
-    message = {"kind": PROVISION_KIND, "deployment": record.name, "updated_at": _iso(record.updated_at)}
+    message = {"kind": PROVISION_KIND, "deployment": record.name, "updated_at": iso_utc(record.updated_at)}
     services.sqs.send_message(QueueUrl=services.queue_url(), MessageBody=json.dumps(message))
 
 
@@ -202,7 +197,7 @@ def provision(message: dict[str, Any], services: Services) -> None:
         record = DeploymentRecord.get(message["deployment"], consistent_read=True)
     except DoesNotExist:
         return  # deleted meanwhile
-    if record.status != PROVISIONING or _iso(record.updated_at) != message.get("updated_at"):
+    if record.status != PROVISIONING or iso_utc(record.updated_at) != message.get("updated_at"):
         return  # stale message: a later change queued its own
     status, reason = RUNNING, None
     try:

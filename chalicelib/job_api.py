@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import redis
@@ -13,15 +12,11 @@ from chalicelib import jobs
 from chalicelib.admission import answer
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.keys import ApiKey
-from chalicelib.models import JobRecord, utcnow
+from chalicelib.models import JobRecord, iso_utc, utcnow
 from chalicelib.ratelimit import Settlement
 from chalicelib.responses import usage_body
 from chalicelib.services import Services
 from chalicelib.usage import JobOutcome, commit_outcomes
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def job_view(job: JobRecord, running: bool = False) -> dict[str, Any]:
@@ -33,8 +28,8 @@ def job_view(job: JobRecord, running: bool = False) -> dict[str, Any]:
         "status": status,
         "model": job.model,
         "kind": job.kind,
-        "created_at": _iso(job.created_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": iso_utc(job.created_at),
+        "finished_at": iso_utc(job.finished_at),
         "result": job.result if job.status == jobs.SUCCEEDED else None,
         "error": (
             {"code": job.error_code, "message": job.error_message}

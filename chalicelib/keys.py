@@ -22,7 +22,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.cache import TtlCache
 from chalicelib.errors import InvalidApiKey, NotFound
-from chalicelib.models import ApiKeyRecord, utcnow
+from chalicelib.models import ApiKeyRecord, int_or_none, iso_utc, utcnow
 
 __all__ = ["ApiKey", "ApiKeyRecord"]
 
@@ -146,25 +146,17 @@ def key_public_view(record: ApiKeyRecord) -> dict[str, Any]:
         "name": record.name,
         "prefix": record.prefix,
         "status": status,
-        "created_at": _iso(record.created_at),
-        "last_used_at": _iso(record.last_used_at),
-        "expires_at": _iso(record.expires_at),
-        "rate_limit_rpm": _int_or_none(record.rate_limit_rpm),
-        "rate_limit_tpm": _int_or_none(record.rate_limit_tpm),
-        "monthly_token_quota": _int_or_none(record.monthly_token_quota),
+        "created_at": iso_utc(record.created_at),
+        "last_used_at": iso_utc(record.last_used_at),
+        "expires_at": iso_utc(record.expires_at),
+        "rate_limit_rpm": int_or_none(record.rate_limit_rpm),
+        "rate_limit_tpm": int_or_none(record.rate_limit_tpm),
+        "monthly_token_quota": int_or_none(record.monthly_token_quota),
         "allowed_models": list(record.allowed_models) if record.allowed_models else None,
         "request_count": int(record.request_count or 0),
         "prompt_tokens": int(record.prompt_tokens or 0),
         "completion_tokens": int(record.completion_tokens or 0),
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return int(value) if value is not None else None
 
 
 def create_key(

@@ -28,6 +28,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """How the API writes a time: ISO 8601 in UTC with a Z."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def int_or_none(value: float | None) -> int | None:
+    """A number attribute as the API shows it (DynamoDB hands numbers back as floats)."""
+    return int(value) if value is not None else None
+
+
 class _Meta:
     region = _settings.region
     host = _settings.aws_endpoint_url

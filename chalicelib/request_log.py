@@ -30,7 +30,7 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import jobs
 from chalicelib.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.metrics import int_param, query_params, text_param
-from chalicelib.models import JobRecord, utcnow
+from chalicelib.models import JobRecord, int_or_none, iso_utc, utcnow
 from chalicelib.services import Services
 
 DEFAULT_LIMIT = 50
@@ -151,14 +151,6 @@ def _newest_first(
                 yield index, row
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def _int(value: float | None) -> int | None:
-    return int(value) if value is not None else None
-
-
 def log_row(record: JobRecord) -> dict[str, Any]:
     return {
         "id": record.job_id,
@@ -167,13 +159,13 @@ def log_row(record: JobRecord) -> dict[str, Any]:
         "status": record.status,
         "prompt_tokens": int(record.prompt_tokens or 0),
         "completion_tokens": int(record.completion_tokens or 0),
-        "queue_ms": _int(record.queue_ms),
-        "model_ms": _int(record.model_ms),
-        "latency_ms": _int(record.latency_ms),
+        "queue_ms": int_or_none(record.queue_ms),
+        "model_ms": int_or_none(record.model_ms),
+        "latency_ms": int_or_none(record.latency_ms),
         "error_code": record.error_code,
         "error_message": record.error_message,
-        "created_at": _iso(record.created_at),
-        "finished_at": _iso(record.finished_at),
+        "created_at": iso_utc(record.created_at),
+        "finished_at": iso_utc(record.finished_at),
     }
 
 
