@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from chalice.app import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib import keys
 from chalicelib.errors import InvalidRequest
-from chalicelib.openai_schema import parse_json_body, validation_error
+from chalicelib.openai_schema import parse_json_body, validated
 from chalicelib.services import Services
 
 
@@ -59,11 +59,7 @@ class KeyUpdate(_KeyFields):
 
 
 def _parse(model: type[_Spec], request: Request, services: Services) -> _Spec:
-    body = parse_json_body(request.raw_body, services.settings.max_body_bytes)
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    return validated(model, parse_json_body(request.raw_body, services.settings.max_body_bytes))
 
 
 def create_key(request: Request, services: Services) -> dict[str, Any]:

@@ -15,14 +15,14 @@ import logging
 from typing import Any, Literal
 
 from chalice.app import Request
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.deployments import RUNNING
 from chalicelib.errors import Conflict, InvalidRequest, NotFound
 from chalicelib.models import DeploymentRecord, iso_utc, utcnow
-from chalicelib.openai_schema import parse_json_body, validation_error
+from chalicelib.openai_schema import parse_json_body, validated
 from chalicelib.services import Services
 
 log = logging.getLogger(__name__)
@@ -68,22 +68,11 @@ class DeploymentUpdate(BaseModel):
     status: Literal["running", "stopped"] | None = None
 
 
-def _validate(model: type[BaseModel], body: Any, prefix: str = "") -> Any:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        error = validation_error(exc)
-        if prefix and error.param:
-            error.param = f"{prefix}.{error.param}"
-            error.message = error.message.replace("'", f"'{prefix}.", 1)
-        raise error from None
-
-
 def _backend_config(backend: str, config: dict[str, Any], services: Services, name: str) -> dict[str, Any]:
     """Validated settings; an upstream API key goes to Secrets Manager, never the table."""
     if backend == "simulated":
-        return dict(_validate(SimulatedSettings, config, "config").model_dump())
-    upstream = _validate(UpstreamSettings, config, "config")
+        return dict(validated(SimulatedSettings, config, "config").model_dump())
+    upstream = validated(UpstreamSettings, config, "config")
     stored = upstream.model_dump(mode="json", exclude={"api_key"})
     if upstream.api_key:
         stored["api_key_secret_arn"] = services.secrets.put(name, upstream.api_key)
@@ -121,7 +110,7 @@ def _queue_provisioning(services: Services, record: DeploymentRecord) -> None:
 
 def create_deployment(request: Request, services: Services) -> dict[str, Any]:
     body = parse_json_body(request.raw_body, services.settings.max_body_bytes)
-    spec = _validate(DeploymentCreate, body)
+    spec = validated(DeploymentCreate, body)
     record = DeploymentRecord(
         name=spec.name,
         backend=spec.backend,
@@ -151,7 +140,7 @@ def get_deployment(name: str) -> dict[str, Any]:
 
 def update_deployment(name: str, request: Request, services: Services) -> dict[str, Any]:
     body = parse_json_body(request.raw_body, services.settings.max_body_bytes)
-    spec = _validate(DeploymentUpdate, body)
+    spec = validated(DeploymentUpdate, body)
     record = _find(name)
     if spec.config is None and spec.status is None:
         raise InvalidRequest("Send 'config' and/or 'status' to change.", param="config")

@@ -152,11 +152,14 @@ def _param_of(loc: tuple[int | str, ...]) -> str:
     return param
 
 
-def validation_error(exc: ValidationError) -> InvalidRequest:
+def validation_error(exc: ValidationError, prefix: str = "") -> InvalidRequest:
+    """The 400 for a body that failed validation; `prefix` names where a nested body sits (`config`)."""
     # Of a union's failed branches, the deepest error says most about the fix.
     errors = exc.errors()
     first = max(errors, key=lambda e: len(e["loc"]))
     param = _param_of(tuple(first["loc"])) or None
+    if prefix and param:
+        param = f"{prefix}.{param}"
     message = first["msg"]
     if first["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
@@ -245,11 +248,12 @@ class EmbeddingRequest(_Lenient):
         return [self.input] if isinstance(self.input, str) else list(self.input)
 
 
-def _validated(model: type[_R], body: dict[str, Any]) -> _R:
+def validated(model: type[_R], body: Any, prefix: str = "") -> _R:
+    """`body` as `model`, or a 400 in OpenAI's shape naming the parameter to fix."""
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        raise validation_error(exc, prefix) from None
 
 
 def _check_caps(n: int | None, max_tokens: int | None, max_n: int, max_tokens_cap: int, param: str) -> None:
@@ -263,13 +267,13 @@ def _check_caps(n: int | None, max_tokens: int | None, max_n: int, max_tokens_ca
 
 
 def parse_completion_request(body: dict[str, Any], max_n: int, max_tokens_cap: int) -> CompletionRequest:
-    request = _validated(CompletionRequest, body)
+    request = validated(CompletionRequest, body)
     _check_caps(request.n, request.max_tokens, max_n, max_tokens_cap, "max_tokens")
     return request
 
 
 def parse_embedding_request(body: dict[str, Any]) -> EmbeddingRequest:
-    return _validated(EmbeddingRequest, body)
+    return validated(EmbeddingRequest, body)
 
 
 def _check_json_schema(schema: dict[str, Any] | None, param: str) -> None:
@@ -288,7 +292,7 @@ def _check_json_schema(schema: dict[str, Any] | None, param: str) -> None:
 
 
 def parse_chat_request(body: dict[str, Any], max_n: int, max_tokens_cap: int) -> ChatCompletionRequest:
-    request = _validated(ChatCompletionRequest, body)
+    request = validated(ChatCompletionRequest, body)
     param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
     _check_caps(request.n, request.token_limit(), max_n, max_tokens_cap, param)
     for index, tool in enumerate(request.tools or []):

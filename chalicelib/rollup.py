@@ -33,12 +33,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.counters import BUCKETS, hour_totals
 from chalicelib.errors import GpuCloudError, InvalidRequest
 from chalicelib.models import utcnow
-from chalicelib.openai_schema import parse_json_body, validation_error
+from chalicelib.openai_schema import parse_json_body, validated
 from chalicelib.services import Services
 
 if TYPE_CHECKING:
@@ -330,10 +330,6 @@ def requested_days(spec: RollupRequest, today: date) -> list[date]:
 
 def run_requested(request: Request, services: Services) -> dict[str, Any]:
     """POST /api/rollups: roll up the days asked for, now."""
-    body = parse_json_body(request.raw_body, services.settings.max_body_bytes)
-    try:
-        spec = RollupRequest.model_validate(body)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+    spec = validated(RollupRequest, parse_json_body(request.raw_body, services.settings.max_body_bytes))
     days = requested_days(spec, utcnow().date())
     return _outcome(roll_up_days(days, services.new_postgres_connection))

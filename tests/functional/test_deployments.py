@@ -69,8 +69,10 @@ def test_deployment_input_is_validated(client: Client) -> None:
     assert create(client, {"name": "bad name!"}).json_body["error"]["param"] == "name"
     bad_config = create(client, {"name": "x1", "backend": "simulated", "config": {"ttft_ms": -1}})
     assert bad_config.status_code == 400 and bad_config.json_body["error"]["param"] == "config.ttft_ms"
+    assert bad_config.json_body["error"]["message"].startswith("Invalid value for 'config.ttft_ms': ")
     no_url = create(client, {"name": "x2", "backend": "openai", "config": {"model": "m"}})
     assert no_url.status_code == 400 and no_url.json_body["error"]["param"] == "config.base_url"
+    assert no_url.json_body["error"]["message"] == "Missing required parameter: 'config.base_url'."
     duplicate = create(client, {"name": "gpt-3.5-turbo"})
     assert duplicate.status_code == 409
 
