@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import httpx
 
-STATE = Path(__file__).resolve().parents[2] / ".local"
+from infra.local.state import running_stack, state_dir
 
 
 def main(argv: list[str]) -> int:
@@ -20,14 +19,12 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     try:
-        stack = json.loads((STATE / "stack.json").read_text())
-        token = (STATE / "admin_token").read_text().strip()
-    except FileNotFoundError:
-        print("No running local stack found (.local/stack.json): start it with `make run`.")
+        api_url, admin = running_stack()
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"No local stack state in {state_dir()} ({exc}); start it with `make run`.", file=sys.stderr)
         return 1
-    headers = {"Authorization": f"Bearer {token}"}
-    url = stack["api_url"] + ("/api/dlq" if command == "list" else "/api/dlq/redrive")
-    response = httpx.request("GET" if command == "list" else "POST", url, headers=headers, timeout=120)
+    url = api_url + ("/api/dlq" if command == "list" else "/api/dlq/redrive")
+    response = httpx.request("GET" if command == "list" else "POST", url, headers=admin, timeout=120)
     print(json.dumps(response.json(), indent=2))
     return 0 if response.status_code < 400 else 1
 

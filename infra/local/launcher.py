@@ -25,6 +25,7 @@ class RunningStack:
     admin_token: str
     state: dict[str, object]
     log_path: Path
+    state_dir: Path
 
     @property
     def base_url(self) -> str:
@@ -92,4 +93,4 @@ def start_stack(state_dir: Path, log_path: Path, timeout: float = 90, **env: str
             api_url = line.split(READY_MARK, 1)[1].split()[0]
             break
     state = json.loads((state_dir / "stack.json").read_text())
-    return RunningStack(process, api_url, admin_token, state, log_path)
+    return RunningStack(process, api_url, admin_token, state, log_path, state_dir)

@@ -9,25 +9,16 @@ range: `python -m infra.local.rollup_cli FROM TO`.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from infra.local.state import running_stack, state_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_SECONDS = 900.0
-
-
-def _state_dir() -> Path:
-    return Path(os.environ.get("GPUCLOUD_STATE_DIR", ROOT / ".local"))
-
-
-def _admin_token(state_dir: Path) -> str:
-    if os.environ.get("ADMIN_TOKEN"):
-        return os.environ["ADMIN_TOKEN"]
-    return (state_dir / "admin_token").read_text().strip()
 
 
 def request_body(args: list[str], today: date) -> dict[str, str]:
@@ -48,18 +39,16 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"usage: make rollup DAY=YYYY-MM-DD ({exc})", file=sys.stderr)
         return 2
-    state_dir = _state_dir()
     try:
-        api_url = json.loads((state_dir / "stack.json").read_text())["api_url"]
-        token = _admin_token(state_dir)
+        api_url, admin = running_stack()
     except (OSError, ValueError, KeyError) as exc:
-        print(f"No local stack state in {state_dir} ({exc}); start it with `make run`.", file=sys.stderr)
+        print(f"No local stack state in {state_dir()} ({exc}); start it with `make run`.", file=sys.stderr)
         return 1
     try:
         response = httpx.post(
             f"{api_url}/api/rollups",
             json=body,
-            headers={"Authorization": f"Bearer {token}"},
+            headers=admin,
             timeout=TIMEOUT_SECONDS,
         )
     except httpx.HTTPError as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -19,21 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from infra.local.state import admin_token
+from infra.local.state import state_dir as local_state_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
-
-
-def _admin_token(state_dir: Path) -> str:
-    if os.environ.get("ADMIN_TOKEN"):
-        return os.environ["ADMIN_TOKEN"]
-    token_file = state_dir / "admin_token"
-    if token_file.exists():
-        return token_file.read_text().strip()
-    token = "gpcadmin_" + secrets.token_urlsafe(32)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
-    return token
 
 
 def main() -> int:
@@ -43,7 +32,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from infra.local import dependencies, emulator
 
-    state_dir = Path(os.environ.get("GPUCLOUD_STATE_DIR", ROOT / ".local"))
+    state_dir = local_state_dir()
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     workers = int(os.environ.get("WORKERS", "2"))
@@ -86,7 +75,7 @@ def main() -> int:
         stoppers += [s for s in (stop_redis, stop_pg) if s is not None]
         os.environ["REDIS_URL"] = redis_url
         os.environ["DATABASE_URL"] = database_url
-        os.environ["ADMIN_TOKEN"] = _admin_token(state_dir)
+        os.environ["ADMIN_TOKEN"] = admin_token(state_dir, create=True)
 
         import app as application
         from chalicelib.deployments import ensure_default_deployments
