@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
+
+from chalicelib.cache import TtlCache
 
 SECRET_PREFIX = "gpucloud/deployments/"  # noqa: S105 - a name prefix, not a secret
 # Long enough to spare a read per job, short enough that a rotated key is
@@ -15,8 +15,7 @@ _CACHE_SECONDS = 300
 class SecretStore:
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str] = TtlCache(_CACHE_SECONDS)
 
     def put(self, name: str, value: str) -> str:
         """Create or replace the secret for a deployment; returns its ARN."""
@@ -25,17 +24,15 @@ class SecretStore:
             arn: str = self._client.create_secret(Name=secret_id, SecretString=value)["ARN"]
         except self._client.exceptions.ResourceExistsException:
             arn = self._client.put_secret_value(SecretId=secret_id, SecretString=value)["ARN"]
-        with self._lock:
-            self._cache.pop(arn, None)
+        self._cache.discard(arn)
         return arn
 
     def get(self, arn: str) -> str:
-        entry = self._cache.get(arn)
-        if entry is not None and entry[0] > time.monotonic():
-            return entry[1]
+        cached = self._cache.get(arn)
+        if cached is not None:
+            return cached
         value: str = self._client.get_secret_value(SecretId=arn)["SecretString"]
-        with self._lock:
-            self._cache[arn] = (time.monotonic() + _CACHE_SECONDS, value)
+        self._cache.put(arn, value)
         return value
 
     def delete(self, arn: str) -> None:
@@ -43,5 +40,4 @@ class SecretStore:
             self._client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
         except self._client.exceptions.ResourceNotFoundException:
             pass
-        with self._lock:
-            self._cache.pop(arn, None)
+        self._cache.discard(arn)
