@@ -100,9 +100,12 @@ def create(kind: str, request: Request, services: Services) -> Response:
     try:
         return _serve(kind, request, services, admission, body, parsed)
     except NotQueued as refused:
-        # Refused before it reached the queue: give the reserved tokens back.
-        month = current_month()
-        services.rate_limiter.settle([Settlement(admission.api_key.id, month, parsed.reserve_tokens, 0)])
+        # Refused before it reached the queue: give the reserved tokens back (if any were: with Redis
+        # down nothing was, and a refund would only spend another connection attempt on it).
+        if admission.limits is not None:
+            services.rate_limiter.settle(
+                [Settlement(admission.api_key.id, admission.limits.month, parsed.reserve_tokens, 0)]
+            )
         raise with_limit_headers(refused.error, admission) from None
     except GpuCloudError as error:
         raise with_limit_headers(error, admission) from None
@@ -133,8 +136,9 @@ def _serve(
             deployment,
             kind,
             body,
-            reserved_tokens=parsed.reserve_tokens,
-            reserved_month=current_month(),
+            # Only what the limiter reserved is settled by the worker: nothing when Redis was down.
+            reserved_tokens=parsed.reserve_tokens if admission.limits is not None else 0,
+            reserved_month=admission.limits.month if admission.limits is not None else current_month(),
         )
     except GpuCloudError as error:
         raise NotQueued(error) from None

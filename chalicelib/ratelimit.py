@@ -145,6 +145,8 @@ class LimitStatus:
     remaining_tokens: int
     reset_tokens_ms: int
     key_version: int
+    # The month whose quota the tokens were reserved against: the worker settles against the same one.
+    month: str
 
     def headers(self) -> dict[str, str]:
         return {
@@ -174,17 +176,19 @@ class RateLimiter:
         tokens: int,
         monthly_quota: int | None,
     ) -> LimitStatus | None:
-        """Reserve `requests` and `tokens` or raise 429; None if Redis is down (fail open)."""
+        """Reserve `requests` and `tokens` or raise 429; None if Redis is down (fail open: nothing
+        was reserved)."""
+        month = current_month()
         try:
             raw = self._check(
-                keys=_keys(key_id, current_month()),
+                keys=_keys(key_id, month),
                 args=[rpm, tpm, requests, tokens, -1 if monthly_quota is None else monthly_quota],
             )
         except redis.RedisError as exc:
             log.warning("rate limits not enforced, Redis unavailable: %s", exc.__class__.__name__)
             return None
         allowed, reason, req_left, req_reset, tok_left, tok_reset, retry_ms, version = (int(v) for v in raw)
-        status = LimitStatus(rpm, tpm, req_left, req_reset, tok_left, tok_reset, version)
+        status = LimitStatus(rpm, tpm, req_left, req_reset, tok_left, tok_reset, version, month)
         if allowed:
             return status
         raise _refusal(_REASONS[reason], status, retry_ms, tokens, monthly_quota)

@@ -10,10 +10,13 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from chalice.test import Client
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
+from redis.retry import Retry
 
 from chalicelib.admission import admit
 from chalicelib.errors import InvalidApiKey
+from chalicelib.models import JobRecord
 from chalicelib.ratelimit import RateLimiter, Settlement, current_month
 from chalicelib.services import REDIS_RETRY, Services
 from tests.functional.conftest import ADMIN, create_key
@@ -22,12 +25,11 @@ from tests.outages import TcpProxy
 HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 20}
 
 
-def chat(client: Client, key: str, body: Any = HELLO) -> Any:
-    return client.http.post(
-        "/v1/chat/completions",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        body=json.dumps(body),
-    )
+def chat(client: Client, key: str, body: Any = HELLO, asynchronous: bool = False) -> Any:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if asynchronous:
+        headers["X-GPUCloud-Async"] = "true"
+    return client.http.post("/v1/chat/completions", headers=headers, body=json.dumps(body))
 
 
 def test_requests_per_minute_with_openai_headers_and_retry_after(client: Client, workers: Any) -> None:
@@ -111,6 +113,23 @@ def test_a_settlement_whose_reply_is_lost_is_counted_once(services: Services) ->
         assert services.redis.get(f"quota:{key_id}:{month}") == b"7"
     finally:
         proxy.cut()
+
+
+def test_with_redis_away_nothing_is_reserved_so_the_worker_refunds_nothing(
+    client: Client, services: Services
+) -> None:
+    # GIVEN the API's limiter cannot reach Redis (limits fail open)
+    key = create_key(client, rate_limit_tpm=2500)["key"]
+    unreachable = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    services.__dict__["rate_limiter"] = RateLimiter(unreachable)
+    try:
+        accepted = chat(client, key, {**HELLO, "max_tokens": 990}, asynchronous=True)
+    finally:
+        del services.__dict__["rate_limiter"]
+    # THEN the request is served, and its job records no reservation for the worker to give back
+    assert accepted.status_code == 202, accepted.body
+    job = JobRecord.get(accepted.json_body["id"])
+    assert job.reserved_tokens == 0 and job.reserved_month == current_month()
 
 
 def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:
