@@ -14,8 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge
 
-MAX_N = 8
-
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -90,7 +88,8 @@ class _Generation(_Lenient):
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    n: int | None = Field(default=None, ge=1, le=MAX_N)
+    # Its upper bound is the deployment's MAX_N setting, checked in _check_caps.
+    n: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)

@@ -100,7 +100,8 @@ def test_bad_bodies_are_400_naming_the_param(client: Client) -> None:
         400,
         param="messages[0].role",
     )
-    assert_openai_error(chat(client, key, {**HELLO, "n": 99}), 400, param="n")
+    too_many = assert_openai_error(chat(client, key, {**HELLO, "n": 99}), 400, param="n")
+    assert too_many["message"] == "Invalid value for 'n': at most 8 is supported."
     assert_openai_error(chat(client, key, {**HELLO, "stop": ["a", "b", "c", "d", "e"]}), 400, param="stop")
 
 
