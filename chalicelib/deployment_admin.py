@@ -80,7 +80,7 @@ def _backend_config(backend: str, config: dict[str, Any], services: Services, na
 
 
 def deployment_view(record: DeploymentRecord) -> dict[str, Any]:
-    config = {k: v for k, v in (record.config or {}).items() if k != "api_key_secret_arn"}
+    config = _public_settings(record)
     if record.backend == "openai":
         config["api_key_set"] = bool((record.config or {}).get("api_key_secret_arn"))
     return {
