@@ -24,7 +24,7 @@ from chalicelib.admission import answer
 from chalicelib.counters import BUCKETS, Counters, read_hour
 from chalicelib.errors import InvalidRequest, ServiceUnavailable
 from chalicelib.models import utcnow
-from chalicelib.rollup import BUCKET_SUMS, SUCCEEDED
+from chalicelib.rollup import BUCKET_SUMS, days_rolled_up
 from chalicelib.services import Services
 from chalicelib.usage import COUNTER_RETENTION
 
@@ -195,20 +195,6 @@ def _select(table: str, dims: tuple[str, ...], unit: str, usage: UsageFilter) ->
     return f"SELECT {columns}, {_SUMS} FROM {table} WHERE {where} GROUP BY {positions}"  # noqa: S608
 
 
-def _rolled_up(services: Services, days: list[date]) -> set[date]:
-    """Days whose rollup succeeded in a run that began after the day was over."""
-    rows = (
-        services.postgres()
-        .execute(
-            "SELECT DISTINCT day FROM rollup_runs WHERE status = %s AND day = ANY(%s)"
-            " AND started_at >= (day + 1)::timestamp AT TIME ZONE 'UTC'",
-            (SUCCEEDED, days),
-        )
-        .fetchall()
-    )
-    return {row[0] for row in rows}
-
-
 def _postgres_rows(
     services: Services,
     period: Period,
@@ -270,7 +256,7 @@ def collect(
                 found.merge(counters)
 
     try:
-        rolled = _rolled_up(services, period.days())
+        rolled = days_rolled_up(services.postgres(), period.days())
         add(_postgres_rows(services, period, rolled, dims, unit, usage))
     except psycopg.Error as exc:
         raise ServiceUnavailable(

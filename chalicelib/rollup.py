@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -235,20 +235,26 @@ def scheduled_days(now: datetime, connect: ConnectionFactory | None = None) -> l
     return sorted(days)
 
 
+def days_rolled_up(connection: psycopg.Connection[Any], days: Sequence[date]) -> set[date]:
+    """Of `days`, those whose rollup succeeded in a run that began after the day was over (so the
+    day's counters were complete)."""
+    rows = connection.execute(
+        "SELECT DISTINCT day FROM rollup_runs WHERE status = %s AND day = ANY(%s)"
+        " AND started_at >= (day + 1)::timestamp AT TIME ZONE 'UTC'",
+        (SUCCEEDED, list(days)),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def _missed_days(yesterday: date, connect: ConnectionFactory) -> set[date]:
     first = yesterday - timedelta(days=CATCH_UP_DAYS - 1)
+    window = {first + timedelta(days=n) for n in range(CATCH_UP_DAYS)}
     try:
         with closing(connect()) as connection:
-            rows = connection.execute(
-                "SELECT DISTINCT day FROM rollup_runs WHERE status = %s AND day >= %s"
-                " AND started_at >= (day + 1)::timestamp AT TIME ZONE 'UTC'",
-                (SUCCEEDED, first),
-            ).fetchall()
+            return window - days_rolled_up(connection, sorted(window))
     except Exception:  # noqa: BLE001 - the day's own run will report Postgres being down
         log.warning("could not read past rollup runs; rolling the usual days only")
         return set()
-    done = {row[0] for row in rows}
-    return {first + timedelta(days=n) for n in range(CATCH_UP_DAYS)} - done
 
 
 def _outcome(runs: list[DayRollup]) -> dict[str, Any]:
