@@ -71,15 +71,9 @@ def run_job(message: dict[str, Any], services: Services, deltas: DeltaWriter | N
     if deltas is not None:
         deltas.flush()
     model_ms = int((time.perf_counter() - began) * 1000)
-    finished_at = utcnow()
-    return JobOutcome(
-        job_id=message["job_id"],
-        key_id=message["key_id"],
-        key_hash=message["key_hash"],
-        model=message["model"],
-        status=SUCCEEDED,
-        created_at=created_at,
-        finished_at=finished_at,
+    return _ended(
+        message,
+        SUCCEEDED,
         result=answer.body,
         prompt_tokens=answer.prompt_tokens,
         completion_tokens=answer.completion_tokens,
@@ -89,16 +83,20 @@ def run_job(message: dict[str, Any], services: Services, deltas: DeltaWriter | N
 
 
 def failed_outcome(message: dict[str, Any], reason: str) -> JobOutcome:
+    return _ended(message, FAILED, error_code="model_error", error_message=reason)
+
+
+def _ended(message: dict[str, Any], status: str, **details: Any) -> JobOutcome:
+    """The job of a queue message, ended now with `status`."""
     return JobOutcome(
         job_id=message["job_id"],
         key_id=message["key_id"],
         key_hash=message["key_hash"],
         model=message["model"],
-        status=FAILED,
+        status=status,
         created_at=datetime.fromisoformat(message["created_at"]),
         finished_at=utcnow(),
-        error_code="model_error",
-        error_message=reason,
+        **details,
     )
 
 
