@@ -96,6 +96,20 @@ def workers(app: Any) -> Iterator[PollerThread]:
         yield poller
 
 
+def chat(
+    client: Client, key: str | None, body: Any, *, asynchronous: bool = False, raw: bytes | None = None
+) -> Any:
+    """POST /v1/chat/completions as a client would: JSON, the key as a bearer token (if any)."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    if asynchronous:
+        headers["X-GPUCloud-Async"] = "true"
+    return client.http.post(
+        "/v1/chat/completions", headers=headers, body=raw if raw is not None else json.dumps(body)
+    )
+
+
 def create_key(client: Client, **fields: Any) -> dict[str, Any]:
     response = client.http.post(
         "/api/keys",

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalice.local import LambdaContext
 from chalice.test import Client
 
 from chalicelib.models import ApiKeyRecord
-from tests.functional.conftest import create_key
+from tests.functional.conftest import chat, create_key
 from tests.functional.test_worker import delete, event_of, receive_all
 
 HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello async"}]}
 
 
 def post_async(client: Client, key: str) -> Any:
-    return client.http.post(
-        "/v1/chat/completions",
-        headers={
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "application/json",
-            "X-GPUCloud-Async": "true",
-        },
-        body=json.dumps(HELLO),
-    )
+    return chat(client, key, HELLO, asynchronous=True)
 
 
 def get_job(client: Client, key: str, job_id: str) -> Any:

@@ -10,17 +10,7 @@ from chalice.test import Client
 
 from chalicelib.backends.simulated import FAILURE_TRIGGER
 from chalicelib.models import ApiKeyRecord, JobRecord
-from tests.functional.conftest import ADMIN, create_key
-
-
-def chat(client: Client, key: str | None, body: Any, raw: bytes | None = None) -> Any:
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    return client.http.post(
-        "/v1/chat/completions", headers=headers, body=raw if raw is not None else json.dumps(body)
-    )
-
+from tests.functional.conftest import ADMIN, chat, create_key
 
 HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello there"}]}
 

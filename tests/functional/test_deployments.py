@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from tests.functional.conftest import ADMIN, create_key
+from tests.functional.conftest import ADMIN, chat, create_key
 from tests.upstream_server import UPSTREAM_TEXT, UpstreamServer
 from tests.waiting import wait_for
 
@@ -30,13 +30,8 @@ def settled(client: Client, name: str, timeout: float = 15) -> dict[str, Any]:
     return read()
 
 
-def chat(client: Client, key: str, model: str, **extra: Any) -> Any:
-    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
-    return client.http.post(
-        "/v1/chat/completions",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        body=json.dumps(body),
-    )
+def chat_with(client: Client, key: str, model: str, **extra: Any) -> Any:
+    return chat(client, key, {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra})
 
 
 def test_simulated_deployment_lifecycle(client: Client, workers: Any) -> None:
@@ -46,7 +41,7 @@ def test_simulated_deployment_lifecycle(client: Client, workers: Any) -> None:
     assert created.status_code == 201, created.body
     assert created.json_body["status"] == "provisioning"
     assert settled(client, name)["status"] == "running"
-    assert chat(client, key, name).status_code == 200
+    assert chat_with(client, key, name).status_code == 200
     models = client.http.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).json_body
     assert name in [m["id"] for m in models["data"]]
     # Stopped: a clear 503, and gone from /v1/models.
@@ -54,15 +49,15 @@ def test_simulated_deployment_lifecycle(client: Client, workers: Any) -> None:
         f"/api/deployments/{name}", headers=JSON, body=json.dumps({"status": "stopped"})
     )
     assert stopped.json_body["status"] == "stopped"
-    refused = chat(client, key, name)
+    refused = chat_with(client, key, name)
     assert refused.status_code == 503
     assert "stopped" in refused.json_body["error"]["message"]
     # Started again: provisioned again, then serving.
     client.http.patch(f"/api/deployments/{name}", headers=JSON, body=json.dumps({"status": "running"}))
     assert settled(client, name)["status"] == "running"
-    assert chat(client, key, name).status_code == 200
+    assert chat_with(client, key, name).status_code == 200
     assert client.http.delete(f"/api/deployments/{name}", headers=ADMIN).status_code == 200
-    assert chat(client, key, name).status_code == 404
+    assert chat_with(client, key, name).status_code == 404
 
 
 def test_deployment_input_is_validated(client: Client) -> None:
@@ -95,12 +90,12 @@ def test_upstream_backend_serves_meters_and_hides_its_key(client: Client, worker
         assert view["config"]["api_key_set"] is True
         assert upstream.api_key not in json.dumps(view)
         assert upstream.api_key not in client.http.get("/api/deployments", headers=ADMIN).body.decode()
-        answer = chat(client, key["key"], name)
+        answer = chat_with(client, key["key"], name)
         assert answer.status_code == 200
         assert answer.json_body["choices"][0]["message"]["content"] == UPSTREAM_TEXT
         # The upstream's own usage is what gets metered.
         assert answer.json_body["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
-        streamed = chat(client, key["key"], name, stream=True)
+        streamed = chat_with(client, key["key"], name, stream=True)
         text = "".join(
             json.loads(line[6:])["choices"][0]["delta"].get("content", "")
             for line in streamed.body.decode().split("\n\n")
@@ -131,7 +126,7 @@ def test_an_upstream_500_or_timeout_becomes_a_clear_model_error(client: Client, 
             config = {"base_url": upstream.url, "model": "up-model", "timeout_s": 0.3, "max_retries": 1}
             create(client, {"name": name, "backend": "openai", "config": config})
             assert settled(client, name)["status"] == "running"
-            answer = chat(client, key, name)
+            answer = chat_with(client, key, name)
             assert answer.status_code == 500, answer.body
             error = answer.json_body["error"]
             assert error["code"] == "model_error"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from chalice.test import Client
 
 from chalicelib.models import UsageCounterRecord
-from tests.functional.conftest import ADMIN, create_key
+from tests.functional.conftest import ADMIN, chat, create_key
 from tests.functional.test_deployments import create, settled
 from tests.upstream_server import UpstreamServer
 from tests.waiting import wait_for
@@ -34,15 +33,8 @@ def test_dead_letter_is_listed_and_redriven_after_the_fix(client: Client, worker
         )
         assert settled(client, name)["status"] == "running"
         # GIVEN an async job the upstream keeps failing
-        job_id = client.http.post(
-            "/v1/chat/completions",
-            headers={
-                "Authorization": f"Bearer {key['key']}",
-                "Content-Type": "application/json",
-                "X-GPUCloud-Async": "1",
-            },
-            body=json.dumps({"model": name, "messages": [{"role": "user", "content": "hi"}]}),
-        ).json_body["id"]
+        request = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+        job_id = chat(client, key["key"], request, asynchronous=True).json_body["id"]
         job_url = f"/v1/jobs/{job_id}"
         auth = {"Authorization": f"Bearer {key['key']}"}
 

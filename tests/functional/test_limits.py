@@ -19,29 +19,22 @@ from chalicelib.errors import InvalidApiKey
 from chalicelib.models import JobRecord
 from chalicelib.ratelimit import RateLimiter, Settlement, current_month
 from chalicelib.services import REDIS_RETRY, Services
-from tests.functional.conftest import ADMIN, create_key
+from tests.functional.conftest import ADMIN, chat, create_key
 from tests.outages import TcpProxy
 
 HELLO = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 20}
 
 
-def chat(client: Client, key: str, body: Any = HELLO, asynchronous: bool = False) -> Any:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    if asynchronous:
-        headers["X-GPUCloud-Async"] = "true"
-    return client.http.post("/v1/chat/completions", headers=headers, body=json.dumps(body))
-
-
 def test_requests_per_minute_with_openai_headers_and_retry_after(client: Client, workers: Any) -> None:
     key = create_key(client, rate_limit_rpm=2)["key"]
-    first = chat(client, key)
+    first = chat(client, key, HELLO)
     assert first.status_code == 200
     assert first.headers["x-ratelimit-limit-requests"] == "2"
     assert first.headers["x-ratelimit-remaining-requests"] == "1"
     assert first.headers["x-ratelimit-reset-requests"].endswith("s")
     assert first.headers["x-ratelimit-limit-tokens"] == "100000"
-    assert chat(client, key).status_code == 200
-    refused = chat(client, key)
+    assert chat(client, key, HELLO).status_code == 200
+    refused = chat(client, key, HELLO)
     assert refused.status_code == 429
     error = refused.json_body["error"]
     assert error["code"] == "rate_limit_exceeded"
@@ -49,7 +42,7 @@ def test_requests_per_minute_with_openai_headers_and_retry_after(client: Client,
     assert 1 <= int(refused.headers["retry-after"]) <= 30
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     # Another key is not affected.
-    assert chat(client, create_key(client)["key"]).status_code == 200
+    assert chat(client, create_key(client)["key"], HELLO).status_code == 200
 
 
 def test_a_request_larger_than_the_token_limit_is_refused_naming_max_tokens(client: Client) -> None:
@@ -134,8 +127,8 @@ def test_with_redis_away_nothing_is_reserved_so_the_worker_refunds_nothing(
 
 def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: Any) -> None:
     key = create_key(client, monthly_token_quota=10)["key"]
-    assert chat(client, key).status_code == 200  # uses more than 10 tokens
-    refused = chat(client, key)
+    assert chat(client, key, HELLO).status_code == 200  # uses more than 10 tokens
+    refused = chat(client, key, HELLO)
     assert refused.status_code == 429
     assert refused.json_body["error"]["code"] == "insufficient_quota"
     assert refused.json_body["error"]["type"] == "insufficient_quota"
@@ -145,14 +138,14 @@ def test_monthly_quota_exhausted_is_insufficient_quota(client: Client, workers: 
 
 def test_model_outside_allowed_models_is_403(client: Client) -> None:
     key = create_key(client, allowed_models=["some-other-model"])["key"]
-    refused = chat(client, key)
+    refused = chat(client, key, HELLO)
     assert refused.status_code == 403
     assert refused.json_body["error"]["code"] == "model_not_allowed"
 
 
 def test_an_expired_key_is_401_saying_it_expired(client: Client) -> None:
     created = create_key(client, expires_at="2020-01-01T00:00:00Z")
-    refused = chat(client, created["key"])
+    refused = chat(client, created["key"], HELLO)
     assert refused.status_code == 401
     assert "expired" in refused.json_body["error"]["message"]
 
@@ -203,8 +196,8 @@ def test_a_key_reads_its_own_usage_and_only_its_own(client: Client, workers: Any
     mine = create_key(client)["key"]
     other = create_key(client)
     for _ in range(2):
-        assert chat(client, mine).status_code == 200
-    assert chat(client, other["key"]).status_code == 200
+        assert chat(client, mine, HELLO).status_code == 200
+    assert chat(client, other["key"], HELLO).status_code == 200
     # Asking for another key's id changes nothing: /v1/usage is always the caller's.
     usage = client.http.get(
         f"/v1/usage?hours=2&apiKeyId={other['id']}", headers={"Authorization": f"Bearer {mine}"}
@@ -220,16 +213,7 @@ def test_revoked_and_expired_keys_are_refused_for_streaming_and_async_too(client
     expired = create_key(client, expires_at="2020-01-01T00:00:00Z")
     for key in (revoked["key"], expired["key"]):
         assert chat(client, key, {**HELLO, "stream": True}).status_code == 401
-        refused = client.http.post(
-            "/v1/chat/completions",
-            headers={
-                "Authorization": f"Bearer {key}",
-                "Content-Type": "application/json",
-                "X-GPUCloud-Async": "true",
-            },
-            body=json.dumps(HELLO),
-        )
-        assert refused.status_code == 401
+        assert chat(client, key, HELLO, asynchronous=True).status_code == 401
         assert client.http.get("/v1/usage", headers={"Authorization": f"Bearer {key}"}).status_code == 401
 
 

@@ -29,7 +29,7 @@ from chalicelib.request_log import Cursor
 from chalicelib.rollup import FAILED, SUCCEEDED, roll_up_day, roll_up_days
 from chalicelib.services import Services
 from infra.local.scheduler import start_scheduler
-from tests.functional.conftest import ADMIN, create_key
+from tests.functional.conftest import ADMIN, chat, create_key
 
 TODAY = datetime.now(UTC).date()
 MODELS = ("model-a", "model-b")
@@ -613,13 +613,8 @@ def test_real_requests_show_in_the_log_newest_first_and_in_the_metrics(
     created = create_key(client)
     job_ids, prompt_tokens, completion_tokens = [], 0, 0
     for n in range(5):
-        response = client.http.post(
-            "/v1/chat/completions",
-            headers={"Authorization": f"Bearer {created['key']}", "Content-Type": "application/json"},
-            body=json.dumps(
-                {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": f"hello {n}"}]}
-            ),
-        )
+        request = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": f"hello {n}"}]}
+        response = chat(client, created["key"], request)
         assert response.status_code == 200, response.body
         body = response.json_body
         job_ids.append(body["id"].removeprefix("chatcmpl-"))
@@ -686,11 +681,8 @@ def test_the_log_filters_rows_and_pages_through_them_by_key_and_by_day(client: C
     auth = {"Authorization": f"Bearer {created['key']}"}
     job_ids = []
     for n in range(6):
-        response = client.http.post(
-            "/v1/chat/completions",
-            headers={**auth, "Content-Type": "application/json", "X-GPUCloud-Async": "true"},
-            body=json.dumps({"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": str(n)}]}),
-        )
+        request = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": str(n)}]}
+        response = chat(client, created["key"], request, asynchronous=True)
         assert response.status_code == 202, response.body
         job_ids.append(response.json_body["id"])
     cancelled = job_ids[1::2]

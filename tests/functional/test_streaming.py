@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from tests.functional.conftest import create_key
+from tests.functional.conftest import chat, create_key
 
 
 def sse_events(body: bytes) -> list[Any]:
@@ -21,20 +21,12 @@ def sse_events(body: bytes) -> list[Any]:
     return events
 
 
-def post(client: Client, key: str, body: dict[str, Any]) -> Any:
-    return client.http.post(
-        "/v1/chat/completions",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        body=json.dumps(body),
-    )
-
-
 def test_stream_chunks_add_up_to_the_non_streamed_answer(client: Client, workers: Any) -> None:
     key = create_key(client)["key"]
     request = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "stream me"}], "seed": 11}
-    plain = post(client, key, request).json_body
+    plain = chat(client, key, request).json_body
     assert "choices" in plain, plain
-    streamed = post(client, key, {**request, "stream": True, "stream_options": {"include_usage": True}})
+    streamed = chat(client, key, {**request, "stream": True, "stream_options": {"include_usage": True}})
     assert streamed.status_code == 200
     assert streamed.headers["Content-Type"].startswith("text/event-stream")
     events = sse_events(streamed.body)
@@ -61,7 +53,7 @@ def test_stream_without_include_usage_has_no_usage_field(client: Client, workers
         "stream": True,
         "max_tokens": 2,
     }
-    chunks = sse_events(post(client, key, body).body)[:-1]
+    chunks = sse_events(chat(client, key, body).body)[:-1]
     assert all("usage" not in c for c in chunks)
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert sum(1 for c in chunks if c["choices"][0]["delta"].get("content")) == 2
